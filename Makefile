@@ -1,0 +1,66 @@
+# The README's two commands: `make book` and `make test`. Everything runs from the
+# project's virtual environment in .venv, which the first target that needs it creates.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STRICT := -W -n --keep-going
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv data runs book test test-fast bench clean distclean
+
+help:
+	@echo "make book       venv + names.txt + pre-trained runs, then the HTML book in _build/html"
+	@echo "make test       everything: clean -W book build, unit, slow and browser tests"
+	@echo "make test-fast  unit tests only (not slow, not browser)"
+	@echo "make data       fetch and verify names.txt (MAKEMORE_NAMES=/path/names.txt: local copy)"
+	@echo "make runs       train every named run of the book into the run cache"
+	@echo "make bench      training speed benchmark"
+	@echo "make clean      remove _build and test caches; distclean: also .venv, .cache, data/*.txt"
+
+venv: $(STAMP)
+
+# torch first, pinned: a bare `torch` requirement resolved with no torch installed pulls
+# a multi-GB CUDA build; with torch==2.13.0 (CPU) installed, the project's range is
+# already satisfied and the second install adds nothing to it.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e ".[book,test]"
+	touch $@
+
+data: $(STAMP)
+	$(BIN)/python -m makemore fetch
+
+runs: data
+	$(BIN)/python -m makemore pretrain --jobs 2
+
+book: runs
+	$(BIN)/jupyter-book build .
+
+# A fresh build: every page executes, and any warning or cell error fails it. Then all
+# tests, slow and browser ones included (the browser tests read _build/html).
+test: runs
+	rm -rf _build
+	$(BIN)/jupyter-book build . $(STRICT)
+	$(BIN)/pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
+	exit $$rc
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow and not browser"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
+	exit $$rc
+
+bench: data
+	$(BIN)/python benchmarks/train_speed.py
+
+clean:
+	rm -rf _build .pytest_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) .cache data/*.txt
