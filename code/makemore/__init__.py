@@ -1,0 +1,43 @@
+"""makemore part 3: activations, gradients and BatchNorm.
+
+The shared package behind the book. Each module holds one idea:
+
+- :mod:`makemore.data`     names.txt: download, checks, vocabulary, datasets
+- :mod:`makemore.nn`       the teaching layers (Linear, BatchNorm1d, Tanh, ...)
+- :mod:`makemore.models`   one function per network configuration of the lecture
+- :mod:`makemore.train`    the lecture's training loop, evaluation, BN calibration
+- :mod:`makemore.fast`     the same math, compiled and batched, for full-length runs
+- :mod:`makemore.runs`     named runs of the book and their on-disk cache
+- :mod:`makemore.stats`    forward / backward statistics behind the diagnostic plots
+- :mod:`makemore.plots`    the plot helpers, one consistent style
+- :mod:`makemore.sample`   sampling names from a trained model
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+# The modules whose source decides the numbers a training run produces. The run
+# cache is keyed on these (plus the run's configuration), so editing a plot helper
+# does not retrain anything, while editing a layer or the trainer does.
+TRAINING_MODULES = ("data.py", "nn.py", "models.py", "train.py", "fast.py", "runs.py")
+
+
+def fingerprint(files: tuple[str, ...] | None = None) -> str:
+    """Return a short sha256 of the package's source files.
+
+    ``files=None`` hashes every ``*.py`` file of the package (what the book's
+    execution cache keys on); a tuple of file names hashes just those (the
+    run cache uses :data:`TRAINING_MODULES`).
+    """
+    paths = sorted(PACKAGE_DIR.rglob("*.py")) if files is None else [PACKAGE_DIR / f for f in files]
+    h = hashlib.sha256(__version__.encode())
+    for p in paths:
+        if p.exists():
+            h.update(p.relative_to(PACKAGE_DIR).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]

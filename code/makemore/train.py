@@ -1,0 +1,131 @@
+"""The lecture's training loop, evaluation and the BatchNorm calibration pass.
+
+This is the readable reference: one minibatch, one forward, one backward, one
+SGD update per step. :mod:`makemore.fast` runs the same math faster for the
+book's full-length runs; tests check the two agree.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .nn import BatchNorm1d, Sequential
+
+STEPS = 200_000
+BATCH_SIZE = 32
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else the CPU (the tested path)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def learning_rate(step: int, lr: float = 0.1, decay_step: int = 100_000,
+                  decay: float = 0.1) -> float:
+    """Step decay: ``lr`` until ``decay_step``, then ``lr * decay`` (0.1 -> 0.01)."""
+    return lr if step < decay_step else lr * decay
+
+
+@dataclass
+class History:
+    """What a run records: ``lossi[i]`` is log10 of the minibatch loss at step i;
+    ``ud[i][j]`` is log10 of parameter j's update:data ratio std(lr*grad)/std(data)."""
+
+    lossi: list[float] = field(default_factory=list)
+    ud: list[list[float]] = field(default_factory=list)
+
+
+def _progress(steps: int, progress: bool | None):
+    """tqdm on a terminal, nothing in a notebook or a log."""
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return range(steps)
+    from tqdm.auto import trange
+
+    return trange(steps, mininterval=1.0)
+
+
+def train(model: Sequential, X: torch.Tensor, Y: torch.Tensor, steps: int = STEPS,
+          batch_size: int = BATCH_SIZE, lr: float = 0.1, decay_step: int = 100_000,
+          generator: torch.Generator | None = None, record_ud: bool = False,
+          retain_grad: bool = False, progress: bool | None = None,
+          history: History | None = None) -> History:
+    """Minibatch SGD, exactly the lecture's loop.
+
+    ``generator`` should be the one the model was built with, so that the
+    minibatches continue the lecture's random stream. ``retain_grad=True`` keeps
+    the gradient of every layer's ``.out`` (for the diagnostics) -- at a cost.
+    """
+    parameters = model.parameters()
+    history = History() if history is None else history
+    model.train()
+    for i in _progress(steps, progress):
+        # minibatch construct
+        ix = torch.randint(0, X.shape[0], (batch_size,), generator=generator)
+        Xb, Yb = X[ix], Y[ix]
+        # forward pass
+        logits = model(Xb)
+        loss = F.cross_entropy(logits, Yb)
+        # backward pass
+        if retain_grad:
+            for layer in model.layers:
+                layer.out.retain_grad()
+        for p in parameters:
+            p.grad = None
+        loss.backward()
+        # update
+        lr_i = learning_rate(i, lr, decay_step)
+        with torch.no_grad():
+            for p in parameters:
+                p += -lr_i * p.grad
+        # track stats
+        history.lossi.append(loss.log10().item())
+        if record_ud:
+            with torch.no_grad():
+                history.ud.append([((lr_i * p.grad).std() / p.data.std()).log10().item()
+                                   for p in parameters])
+    return history
+
+
+@torch.no_grad()
+def split_loss(model: Sequential, X: torch.Tensor, Y: torch.Tensor) -> float:
+    """Cross-entropy of the whole split, in evaluation mode."""
+    was_training = model.training
+    model.eval()
+    loss = F.cross_entropy(model(X), Y).item()
+    model.train(was_training)
+    return loss
+
+
+def evaluate(model: Sequential, splits, names: tuple[str, ...] = ("train", "val", "test")
+             ) -> dict[str, float]:
+    """``{split: loss}`` for a :class:`makemore.data.Splits`."""
+    return {name: split_loss(model, *splits.split(name)) for name in names}
+
+
+@torch.no_grad()
+def calibrate(model: Sequential, X: torch.Tensor) -> Sequential:
+    """Replace every BatchNorm's running statistics by those of the whole ``X``.
+
+    The lecture's "calibrate the batch norm at the end of training": one forward
+    pass of the full training set in training mode, with momentum 1 so that the
+    running statistics become exactly the full-set statistics (each BatchNorm
+    sees the previous layers' full-set outputs, as in evaluation).
+    """
+    bns = [layer for layer in model.layers if isinstance(layer, BatchNorm1d)]
+    saved = [bn.momentum for bn in bns]
+    was_training = model.training
+    try:
+        for bn in bns:
+            bn.momentum = 1.0
+        model.train()
+        model(X)
+    finally:
+        for bn, m in zip(bns, saved):
+            bn.momentum = m
+        model.train(was_training)
+    return model

@@ -1,0 +1,27 @@
+"""Shared fixtures. Tests that need the real names.txt use ``splits``/``words``;
+they find it in the cache under data/ or through $MAKEMORE_NAMES (see README)."""
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def words():
+    from makemore.data import load_words
+
+    return load_words()
+
+
+@pytest.fixture(scope="session")
+def splits():
+    from makemore.data import load_splits
+
+    return load_splits()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # the book trains with one thread per process; tests do too (and stay deterministic)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -1,0 +1,105 @@
+"""The training loop against the lecture's loop typed out, determinism, calibration
+and sampling."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from makemore import models, train
+from makemore.sample import sample
+
+
+def lecture_loop(splits, steps):
+    """The lecture's Kaiming-MLP cells, verbatim in spirit: raw tensors, no classes."""
+    g = torch.Generator().manual_seed(2147483647)
+    C = torch.randn((27, 10), generator=g)
+    W1 = torch.randn((30, 200), generator=g) * (5 / 3) / 30**0.5
+    b1 = torch.randn(200, generator=g) * 0.01
+    W2 = torch.randn((200, 27), generator=g) * 0.01
+    b2 = torch.randn(27, generator=g) * 0
+    parameters = [C, W1, b1, W2, b2]
+    for p in parameters:
+        p.requires_grad = True
+    lossi = []
+    for i in range(steps):
+        ix = torch.randint(0, splits.Xtr.shape[0], (32,), generator=g)
+        Xb, Yb = splits.Xtr[ix], splits.Ytr[ix]
+        emb = C[Xb]
+        h = torch.tanh(emb.view(emb.shape[0], -1) @ W1 + b1)
+        loss = F.cross_entropy(h @ W2 + b2, Yb)
+        for p in parameters:
+            p.grad = None
+        loss.backward()
+        lr = 0.1 if i < 100000 else 0.01
+        for p in parameters:
+            p.data += -lr * p.grad
+        lossi.append(loss.log10().item())
+    return lossi
+
+
+def test_train_is_the_lectures_loop(splits):
+    g = models.new_generator()
+    m = models.mlp("kaiming", generator=g)
+    ours = train.train(m, splits.Xtr, splits.Ytr, steps=300, generator=g, progress=False).lossi
+    assert ours == lecture_loop(splits, 300)  # bit for bit
+
+
+def test_learning_rate_schedule():
+    assert train.learning_rate(0) == 0.1
+    assert train.learning_rate(99_999) == 0.1
+    assert train.learning_rate(100_000) == pytest.approx(0.01)
+    assert train.learning_rate(149_999, decay_step=150_000) == 0.1
+
+
+def run(seed, splits, steps=200):
+    g = models.new_generator(seed)
+    m = models.deep_mlp(batchnorm=True, generator=g)
+    h = train.train(m, splits.Xtr, splits.Ytr, steps=steps, generator=g, record_ud=True,
+                    progress=False)
+    return m, h
+
+
+def test_same_seed_same_trajectory_and_samples(splits):
+    (m1, h1), (m2, h2) = run(1, splits), run(1, splits)
+    assert h1.lossi == h2.lossi and h1.ud == h2.ud
+    assert len(h1.ud) == 200 and len(h1.ud[0]) == len(m1.parameters())
+    assert sample(m1, 5, vocab=splits.vocab) == sample(m2, 5, vocab=splits.vocab)
+    _, h3 = run(2, splits)
+    assert h3.lossi != h1.lossi
+
+
+def test_training_lowers_the_loss(splits):
+    m, h = run(0, splits, steps=500)
+    first = sum(h.lossi[:50]) / 50
+    last = sum(h.lossi[-50:]) / 50
+    assert 10**last < 10**first - 0.4
+
+
+def test_calibrate_sets_full_set_statistics(splits):
+    m, _ = run(0, splits, steps=50)
+    X = splits.Xtr[:5000]
+    params = [p.clone() for p in m.parameters()]
+    train.calibrate(m, X)
+    # recompute the first BatchNorm's input by hand: Embedding -> Flatten -> Linear
+    pre = m.layers[0].weight[X].view(len(X), -1) @ m.layers[2].weight
+    bn = m.layers[3]
+    assert torch.allclose(bn.running_mean, pre.mean(0), atol=1e-5)
+    assert torch.allclose(bn.running_var, pre.var(0), atol=1e-4)
+    assert bn.momentum == 0.1 and m.training  # restored
+    assert all(torch.equal(a, b) for a, b in zip(params, m.parameters()))
+
+
+def test_evaluate_returns_each_split(splits):
+    m = models.mlp("kaiming")
+    losses = train.evaluate(m, splits)
+    assert set(losses) == {"train", "val", "test"}
+    assert all(3.0 < v < 3.6 for v in losses.values())
+
+
+def test_sample_format(splits):
+    m = models.mlp("kaiming")
+    names = sample(m, 10, vocab=splits.vocab)
+    assert len(names) == 10
+    # an untrained net may never say '.': max_len stops it
+    assert all((n.endswith(".") or len(n) == 50) and set(n.rstrip(".")) <= set(
+        "abcdefghijklmnopqrstuvwxyz") for n in names)
+    assert m.training  # restored after sampling in eval mode
