@@ -1,0 +1,78 @@
+"""Command line: ``python -m makemore {fetch,pretrain,reproduce,list}``.
+
+- ``fetch``      download (or copy from ``$MAKEMORE_NAMES``) and verify names.txt
+- ``pretrain``   train every run of the book into the run cache (2 processes)
+- ``reproduce``  the lecture's loss log, this run vs the lecture, exit 1 if off by > 0.005
+- ``list``       the book's runs and whether they are cached
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .report import TOLERANCE, format_table, reproduction_table
+
+
+def _write_json(obj, path: str) -> None:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".part")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m makemore", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("fetch", help="download/copy and verify names.txt")
+    p = sub.add_parser("pretrain", help="train every run of the book into the cache")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("names", nargs="*", help="only these runs (default: all)")
+    p = sub.add_parser("reproduce", help="the lecture's loss log vs this run")
+    p.add_argument("--json", metavar="PATH", help="also write the table as JSON")
+    p.add_argument("--jobs", type=int, default=2)
+    sub.add_parser("list", help="the book's runs and whether they are cached")
+    args = parser.parse_args(argv)
+
+    from .data import DataError
+
+    try:
+        if args.cmd == "fetch":
+            from .data import fetch_names, load_words
+
+            path = fetch_names()
+            print(f"{path}: verified, {len(load_words()):,} names")
+        elif args.cmd == "pretrain":
+            from . import runs
+
+            runs.pretrain(args.names or None, jobs=args.jobs)
+        elif args.cmd == "list":
+            from . import runs
+
+            for name, spec in runs.RUNS.items():
+                print(f"{'cached ' if runs.is_cached(name) else 'missing'}  {name:<24} {spec.title}")
+        elif args.cmd == "reproduce":
+            from . import runs
+
+            runs.pretrain([k for k in runs.LECTURE if k in runs.RUNS], jobs=args.jobs)
+            rows = reproduction_table()
+            print(format_table(rows))
+            bad = [r for r in rows if not r["ok"]]
+            print(f"\n{len(rows) - len(bad)} of {len(rows)} numbers within {TOLERANCE}")
+            if args.json:
+                _write_json(rows, args.json)
+            return 1 if bad else 0
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
