@@ -186,7 +186,8 @@ def test_init_figure_has_activation_and_gradient_panels(small_data):
     assert len(top.lines) == 5  # the five tanh layers
     assert bottom.get_xlim() == pytest.approx((-0.01, 0.01))
     labels = [t.get_text() for t in top.get_legend().get_texts()]
-    assert all("std" in lab and "sat." in lab for lab in labels)
+    assert labels[0].startswith("layer 1: ") and labels[0].endswith("%")
+    assert "saturated" in top.get_legend().get_title().get_text()
 
 
 def test_init_static_frames(small_data):

@@ -173,8 +173,8 @@ def static_explorer(draw: Callable[..., Figure], controls: Sequence[Control], na
             parts.append(
                 f'<label for="{cid}">{html.escape(c.label)} <input type="range" id="{cid}" '
                 f'data-mm-control="{j}" min="0" max="{len(c.values) - 1}" step="1" '
-                f'value="{c.initial}"></label>'
-                f'<output data-mm-for="{cid}">{html.escape(c.labels[c.initial])}</output>')
+                f'value="{c.initial}"> <output data-mm-for="{cid}">'
+                f'{html.escape(c.labels[c.initial])}</output></label>')
         elif c.kind == "checkbox":
             checked = " checked" if c.initial else ""
             parts.append(f'<label for="{cid}"><input type="checkbox" id="{cid}" '
@@ -359,10 +359,11 @@ def init_diagnosis(gain: float, batchnorm: bool):
 
 
 def _with_std(stats, saturation: bool):
+    """Legend labels ``layer 1: 0.75, 20%`` (std, saturated) or ``layer 1: 4.2e-04``."""
     out = []
     for s in stats:
-        extra = f", sat. {s.saturated * 100:.0f}%" if saturation else ""
-        out.append(replace(s, name=f"{s.name}: std {s.std:.2g}{extra}"))
+        value = (f"{s.std:.2f}, {s.saturated * 100:.0f}%" if saturation else f"{s.std:.1e}")
+        out.append(replace(s, name=f"layer {s.index}: {value}"))
     return out
 
 
@@ -373,7 +374,7 @@ def init_figure(gain: float = 5 / 3, batchnorm: bool = False,
     the gradient axis to ``+-grad_lim`` so that frames compare (default: fit)."""
     d = init_diagnosis(gain, batchnorm)
     use_style()
-    fig = Figure(figsize=(8.5, 5.6), layout="constrained")
+    fig = Figure(figsize=(8, 5.6), layout="constrained")
     top, bottom = fig.subplots(2, 1)
     bn = "with BatchNorm" if batchnorm else "no BatchNorm"
     plot_hist(_with_std(d.forward, True), f"activations at init (gain {gain:.3g}, {bn})",
@@ -381,6 +382,8 @@ def init_figure(gain: float = 5 / 3, batchnorm: bool = False,
     top.set_xlim(-1.05, 1.05)
     plot_hist(_with_std(d.backward, False), f"gradients at init (loss {d.loss:.2f})",
               bottom, xlabel="gradient of the tanh output")
+    for ax, title in ((top, "tanh layer: std, saturated"), (bottom, "tanh layer: std")):
+        ax.get_legend().set_title(title, prop={"size": 9})
     if grad_lim:
         bottom.set_xlim(-grad_lim, grad_lim)
     for ax in (top, bottom):
