@@ -24,7 +24,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
@@ -35,21 +34,7 @@ BINDER = REPO / "binder"
 
 def toc_pages() -> list[Path]:
     """The .md pages listed in _toc.yml."""
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(toc.get("parts", toc.get("chapters", [])))
-    return [REPO / f"{f}.md" for f in files if (REPO / f"{f}.md").exists()]
+    return [REPO / f"{f}.md" for f in notebooks.toc_files() if (REPO / f"{f}.md").exists()]
 
 
 # ---------------------------------------------------------------------------

@@ -50,6 +50,27 @@ if importlib.util.find_spec("makemore") is None:
 '''
 
 
+def toc_files(root: Path = REPO) -> list[str]:
+    """The pages of ``root/_toc.yml`` (``book/data``, ...), root page first, in order."""
+    import yaml
+
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(toc.get("parts", toc.get("chapters", [])))
+    return files
+
+
 def is_notebook_page(md: Path) -> bool:
     """A MyST notebook page: its front matter names a kernel (as sphinx-book-theme
     checks before it shows launch buttons)."""

@@ -1,0 +1,332 @@
+"""The built book, as a reader gets it: every chapter opened in Debian's chromium
+(driven by Playwright, never a downloaded browser) from a local web server.
+
+- every chapter loads with no console error and no script error, and every image,
+  figures and the interactive sections' frames included, decodes;
+- every interactive section responds to its controls (the shown frame changes);
+- the launch buttons link to Binder and Colab for a notebook that is in the repository;
+- every local link resolves to a file, and its #anchor to an element of that file
+  (external links are checked for form only, never fetched);
+- the pages fit a phone's width; screenshots at desktop and phone widths are written
+  for a person to look at.
+
+They read the HTML in ``_build/html`` (or ``$MAKEMORE_HTML``): `make test` builds the
+book first; alone, run `make book` first (screenshots go beside the HTML, in
+``_build/screenshots``). Without chromium the browser tests skip,
+unless ``MAKEMORE_REQUIRE_BROWSER=1`` (CI), which makes them fail.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+
+pytestmark = pytest.mark.browser
+
+# The book's sources (_toc.yml, book/*.md, the notebooks) and its built HTML; both can
+# be pointed elsewhere, e.g. at a private build: MAKEMORE_HTML=/tmp/b/_build/html.
+REPO = Path(os.environ.get("MAKEMORE_BOOK_ROOT", Path(__file__).resolve().parents[1]))
+HTML = Path(os.environ.get("MAKEMORE_HTML", REPO / "_build" / "html")).resolve()
+SHOTS = Path(os.environ.get("MAKEMORE_SCREENSHOTS", HTML.parent / "screenshots"))
+REQUIRED = os.environ.get("MAKEMORE_REQUIRE_BROWSER") == "1"
+GITHUB = "makemore-book/makemore-part3"
+BRANCH = "main"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--disable-quic"]
+DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import notebooks  # noqa: E402
+
+
+def toc_pages() -> list[str]:
+    """The chapters' HTML paths relative to the site root, in TOC order."""
+    return [f"{f}.html" for f in notebooks.toc_files(REPO)]
+
+
+PAGES = toc_pages()
+
+
+@functools.lru_cache(maxsize=None)
+def soup(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def explorers() -> list[tuple[str, str]]:
+    """``(page, element id)`` of every static interactive section in the built book."""
+    if not HTML.exists():
+        return []
+    return [(page, fig["id"]) for page in PAGES if (HTML / page).exists()
+            for fig in soup(HTML / page).find_all("figure", class_="mm-explorer")]
+
+
+@pytest.fixture(scope="session")
+def site() -> Path:
+    if not (HTML / "index.html").exists():
+        pytest.fail(f"no built book in {HTML}: run `make book` first "
+                    f"(`make test` builds it before running the tests)")
+    missing = [p for p in PAGES if not (HTML / p).exists()]
+    assert not missing, f"pages of _toc.yml missing from the build: {missing}"
+    return HTML
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output for failures
+        pass
+
+
+@pytest.fixture(scope="session")
+def server(site):
+    """The built site on 127.0.0.1, on a free port, for this test session only."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0),
+                                functools.partial(_QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    exe = shutil.which("chromium")
+    if exe is None:
+        msg = "Debian's chromium is not installed (apt-get install chromium)"
+        if REQUIRED:
+            pytest.fail(msg + " and MAKEMORE_REQUIRE_BROWSER=1")
+        pytest.skip(msg)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+class Visit:
+    """One page in a fresh browser context: only the local server is reachable, and
+    console errors, script errors and blocked external requests are recorded."""
+
+    def __init__(self, browser, server: str, viewport: dict = DESKTOP):
+        self.server = server
+        self.context = browser.new_context(viewport=viewport)
+        self.blocked: list[str] = []
+        self.console: list = []
+        self.errors: list = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.console.append(m) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(e))
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(self.server) or url.startswith("data:"):
+            route.continue_()
+        else:  # external links are never fetched, not even a CDN script
+            self.blocked.append(url)
+            route.abort()
+
+    def open(self, page: str):
+        response = self.page.goto(self.server + page, wait_until="load")
+        assert response is not None and response.ok, f"{page}: HTTP {response and response.status}"
+        return self.page
+
+    def own_console_errors(self) -> list[str]:
+        """Console errors, except those of external resources this test blocked."""
+        out = []
+        for m in self.console:
+            url = (m.location or {}).get("url", "")
+            if "Failed to load resource" in m.text and not url.startswith(self.server):
+                continue
+            out.append(f"{m.text} ({url})")
+        return out
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser, server):
+    visits = []
+
+    def make(viewport=DESKTOP):
+        v = Visit(browser, server, viewport)
+        visits.append(v)
+        return v
+
+    yield make
+    for v in visits:
+        v.close()
+
+
+# ---------------------------------------------------------------------------
+# in the browser
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_chapter_loads_cleanly(visit, page):
+    v = visit()
+    p = v.open(page)
+    assert v.own_console_errors() == [], f"{page}: console errors"
+    assert v.errors == [], f"{page}: script errors {v.errors}"
+    broken = p.evaluate("""() => Array.from(document.images)
+        .filter(i => !(i.complete && i.naturalWidth > 0))
+        .map(i => (i.getAttribute('src') || '').slice(0, 80))""")
+    assert broken == [], f"{page}: images that did not load"
+    assert p.locator("h1").count() >= 1
+
+
+@pytest.mark.parametrize("page,fig_id", explorers())
+def test_interactive_section_responds(visit, page, fig_id):
+    v = visit()
+    p = v.open(page)
+    fig = p.locator(f"#{fig_id}")
+    fig.scroll_into_view_if_needed()
+    controls = fig.locator("[data-mm-control]")
+    assert fig.locator(".mm-controls").is_visible(), "the script did not show the controls"
+    assert controls.count() >= 1
+    img = fig.locator("img.mm-frame")
+    for i in range(controls.count()):
+        c = controls.nth(i)
+        before = (img.get_attribute("src"), fig.get_attribute("data-mm-frame"))
+        kind = c.evaluate("el => el.type")
+        if kind == "range":
+            at_max = c.evaluate("el => el.value === el.max")
+            c.focus()
+            p.keyboard.press("Home" if at_max else "End")
+            out = fig.locator(f"output[data-mm-for='{c.get_attribute('id')}']")
+            labels = p.evaluate(f"""() => JSON.parse(document.querySelector('#{fig_id}')
+                .querySelector("script[type='application/json']").textContent).labels[{i}]""")
+            assert out.text_content() == labels[int(c.evaluate("el => el.value"))]
+        elif kind == "checkbox":
+            c.click()
+        else:  # select-one
+            n = c.locator("option").count()
+            c.select_option(index=(int(c.evaluate("el => el.value")) + 1) % n)
+        after = (img.get_attribute("src"), fig.get_attribute("data-mm-frame"))
+        assert after[1] != before[1], f"control {i} ({kind}) did not change the frame"
+        assert after[0] != before[0], f"control {i} ({kind}) did not change the picture"
+        assert img.evaluate("el => el.complete && el.naturalWidth > 0")
+    assert v.own_console_errors() == [] and v.errors == []
+
+
+def test_launch_buttons_in_the_page(visit):
+    """The rocket menu is there and holds the Binder and Colab links."""
+    page = next(p for p in PAGES if notebook_page(p))
+    v = visit()
+    p = v.open(page)
+    links = p.locator("a[href*='mybinder.org'], a[href*='colab.research.google.com']")
+    assert links.count() == 2
+    p.locator("button[aria-label*='aunch']").first.click()
+    assert links.first.is_visible()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_screenshots_and_layout(visit, viewport):
+    """Pages fit the window (no sideways scrolling of the page); the interactive
+    sections fit too. Screenshots for a person to look at go to _build/screenshots."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    wanted = [PAGES[0]] + sorted({page for page, _ in explorers()})
+    for page in wanted[:4]:
+        v = visit(viewport)
+        p = v.open(page)
+        name = f"{Path(page).stem}-{viewport['width']}"
+        p.screenshot(path=str(SHOTS / f"{name}.png"))
+        overflow = p.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"{page} scrolls sideways by {overflow}px at {viewport['width']}px"
+        figs = p.locator("figure.mm-explorer")
+        for i in range(figs.count()):
+            f = figs.nth(i)
+            f.scroll_into_view_if_needed()
+            f.screenshot(path=str(SHOTS / f"{name}-{f.get_attribute('id')}.png"))
+            box = f.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"] + 1
+
+
+# ---------------------------------------------------------------------------
+# in the HTML (no browser needed)
+
+
+def notebook_page(page: str) -> bool:
+    md = REPO / Path(page).with_suffix(".md")
+    if not md.exists():
+        return False
+    head = md.read_text(encoding="utf-8").split("\n---", 1)[0]
+    return "kernelspec:" in head
+
+
+def tracked(path: str) -> bool:
+    if not (REPO / path).exists():
+        return False
+    if not (REPO / ".git").exists():
+        return True
+    proc = subprocess.run(["git", "ls-files", "--error-unmatch", path], cwd=REPO,
+                          capture_output=True)
+    return proc.returncode == 0
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_launch_links_point_at_notebooks_in_the_repository(site, page):
+    links = [a["href"] for a in soup(site / page).find_all("a", href=True)]
+    binder = [h for h in links if h.startswith("https://mybinder.org/")]
+    colab = [h for h in links if h.startswith("https://colab.research.google.com/")]
+    repo_button = f"https://github.com/{GITHUB}"
+    assert repo_button in links, "the repository button"
+    if not notebook_page(page):
+        assert binder == colab == [], f"{page} is no notebook: no launch buttons"
+        return
+    notebook = str(Path(page).with_suffix(".ipynb"))
+    assert binder == [f"https://mybinder.org/v2/gh/{GITHUB}/{BRANCH}?urlpath=lab/tree/{notebook}"]
+    assert colab == [f"https://colab.research.google.com/github/{GITHUB}/blob/{BRANCH}/{notebook}"]
+    assert tracked(notebook), f"{notebook} is not in the repository: run `make notebooks`, commit"
+
+
+def _ids(path: Path) -> set[str]:
+    s = soup(path)
+    return {t["id"] for t in s.find_all(id=True)} | {t["name"] for t in s.find_all("a", attrs={"name": True})}
+
+
+def test_local_links_resolve(site):
+    """Every local href/src of every page exists, and so does its #anchor."""
+    problems = []
+    pages = [p for p in site.rglob("*.html") if "_static" not in p.parts]
+    for page in pages:
+        base = "http://book/" + page.relative_to(site).as_posix()
+        for tag, attr in (("a", "href"), ("img", "src"), ("link", "href"), ("script", "src")):
+            for el in soup(page).find_all(tag, attrs={attr: True}):
+                ref = el[attr]
+                if ref.startswith(("data:", "javascript:", "mailto:")):
+                    continue
+                url = urlsplit(urljoin(base, ref))
+                if url.netloc != "book":
+                    if url.scheme not in ("http", "https") or not url.netloc:
+                        problems.append(f"{page.name}: malformed external link {ref!r}")
+                    continue  # external: never fetched
+                target = site / unquote(url.path).lstrip("/")
+                if target.is_dir():
+                    target = target / "index.html"
+                if not target.exists():
+                    problems.append(f"{page.name}: {ref} -> missing {target.relative_to(site)}")
+                elif url.fragment and target.suffix == ".html" and \
+                        unquote(url.fragment) not in _ids(target):
+                    problems.append(f"{page.name}: {ref} -> no #{url.fragment} in "
+                                    f"{target.relative_to(site)}")
+    assert not problems, "\n".join(problems[:50])
+
+
+def test_no_page_loads_scripts_from_elsewhere_for_the_interactive_sections(site):
+    """The interactive sections are self-contained: no widget manager from a CDN."""
+    for page in PAGES:
+        scripts = [s.get("src", "") for s in soup(site / page).find_all("script")]
+        assert not [s for s in scripts if "jupyter-widgets" in s or "require.js" in s
+                    or "require.min.js" in s], page
