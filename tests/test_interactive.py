@@ -85,6 +85,7 @@ def test_static_explorer_holds_one_frame_per_combination():
     assert fig.find("div", class_="mm-controls").has_attr("hidden")
     script = soup.find_all("script")[-1].string
     assert '"mm-explorer-demo"' in script
+    assert "%%" not in soup.find("style").string, "CSS is written as is, not %-formatted"
 
 
 def test_static_explorer_needs_no_network():

@@ -130,8 +130,8 @@ _SCRIPT = """(function () {
 })();"""
 
 _STYLE = """<style>
-.mm-explorer { margin: 1em 0; max-width: 100%%; }
-.mm-explorer img.mm-frame { display: block; max-width: 100%%; height: auto; background: white; }
+.mm-explorer { margin: 1em 0; max-width: 100%; }
+.mm-explorer img.mm-frame { display: block; max-width: 100%; height: auto; background: white; }
 .mm-controls { display: flex; flex-wrap: wrap; gap: .4em 1.5em; align-items: center; margin: .3em 0 .5em; }
 .mm-controls label { display: inline-flex; gap: .5em; align-items: center; }
 .mm-controls input[type=range] { width: min(18em, 55vw); }
