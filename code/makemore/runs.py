@@ -162,7 +162,7 @@ def _finish(spec: RunSpec, model: Sequential, hist, splits: Splits) -> dict:
         "ud": hist.ud, "ud_steps": hist.ud_steps, "losses": losses,
         "calibrated": calibrated,
         "meta": {"trainer": hist.trainer, "seconds": hist.seconds,
-                 "device": str(model.layers[0].weight.device), "torch": torch.__version__,
+                 "device": str(model.layers[0].weight.device), "torch": str(torch.__version__),
                  "python": platform.python_version(), "machine": platform.machine(),
                  "threads": torch.get_num_threads(), "key": spec.key()},
     }
