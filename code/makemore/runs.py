@@ -164,7 +164,7 @@ def _finish(spec: RunSpec, model: Sequential, hist, splits: Splits) -> dict:
         "meta": {"trainer": hist.trainer, "seconds": hist.seconds,
                  "device": str(model.layers[0].weight.device), "torch": str(torch.__version__),
                  "python": platform.python_version(), "machine": platform.machine(),
-                 "threads": torch.get_num_threads(), "key": spec.key()},
+                 "threads": torch.get_num_threads()},
     }
 
 
@@ -196,14 +196,16 @@ def train_group(specs: list[RunSpec], splits: Splits | None = None) -> list[floa
     from .fast import train_many
 
     splits = load_splits() if splits is None else splits
+    # keys now, before training: the code that trains is the code the key describes
+    paths = [_path(s) for s in specs]
     gens = [new_generator(s.seed) for s in specs]
     models = [s.build(g) for s, g in zip(specs, gens)]
     s0 = specs[0]
     hists = train_many(models, splits.Xtr, splits.Ytr, steps=s0.steps,
                        lrs=[s.lr for s in specs], decay_step=s0.decay_step,
                        generators=gens, ud_every=s0.ud_every)
-    for spec, model, hist in zip(specs, models, hists):
-        _save(_finish(spec, model, hist, splits), _path(spec))
+    for spec, model, hist, path in zip(specs, models, hists, paths):
+        _save(_finish(spec, model, hist, splits), path)
     return [h.seconds for h in hists]
 
 
