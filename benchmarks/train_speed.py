@@ -1,0 +1,155 @@
+"""How much faster is makemore.fast than the plain loop, for the same math?
+
+Runs the plain reference loop (:func:`makemore.train.train`) and the fast trainer
+side by side in one process, alternating blocks of steps so that both see the
+same machine load, and prints steps/s and their ratio:
+
+- single: one deep BatchNorm network (``deep_mlp(batchnorm=True)``), fast vs plain;
+- batch:  8 deep BatchNorm configurations (gains 0.5, 1, 5/3, 3 x lr 0.1, 0.2)
+          trained at once with vmap, in model-steps/s vs the plain loop's steps/s.
+
+Also times compilation (cold: ``--cold`` uses a fresh, temporary inductor
+cache; warm: the same graphs again, from the on-disk cache). ``--full`` then
+trains the deep BN net for the full 200,000 steps with both trainers and
+compares their final train/val losses (they must agree to 1e-3).
+
+    PYTHONPATH=code MAKEMORE_NAMES=... python benchmarks/train_speed.py [--steps N] [--full]
+
+Ratios are the number to read: absolute steps/s depend on the machine and on
+what else runs on it. CPU-time ratios are printed too; on a busy machine they
+are the steadier ones.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+# --cold must take effect before torch reads its configuration
+if "--cold" in sys.argv:
+    _cache = tempfile.mkdtemp(prefix="inductor-cold-")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = _cache
+
+import torch  # noqa: E402
+
+from makemore import data, fast, models, train  # noqa: E402
+
+GAINS = (0.5, 1.0, 5 / 3, 3.0)
+LRS = (0.1, 0.2)
+
+
+def deep_bn(gain: float = 5 / 3):
+    g = models.new_generator()
+    return models.deep_mlp(batchnorm=True, gain=gain, generator=g), g
+
+
+def batch_of_8():
+    built = [deep_bn(gain) for _ in LRS for gain in GAINS]
+    lrs = [lr for lr in LRS for _ in GAINS]
+    return [m for m, _ in built], [g for _, g in built], lrs
+
+
+class Clock:
+    """Wall and CPU seconds spent inside ``with clock:`` blocks, summed."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self):
+        self._w, self._c = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *exc):
+        self.wall += time.perf_counter() - self._w
+        self.cpu += time.process_time() - self._c
+
+
+def compile_times(X, Y, ud_every: int) -> None:
+    """First call (compiles) and a second compile after dropping the in-memory caches."""
+    for label in ("first", "again (warm disk cache)"):
+        torch._dynamo.reset()
+        fast._COMPILED.clear()
+        t = time.perf_counter()
+        m, g = deep_bn()
+        h = fast.train_fast(m, X, Y, generator=g, steps=fast.UNROLL, ud_every=ud_every)
+        t1 = time.perf_counter() - t
+        ms, gs, lrs = batch_of_8()
+        t = time.perf_counter()
+        fast.train_many(ms, X, Y, lrs=lrs, generators=gs, steps=fast.UNROLL, ud_every=ud_every)
+        t8 = time.perf_counter() - t
+        print(f"compile {label:24s}: single {t1:5.1f} s, batch of 8 {t8:5.1f} s ({h.trainer})")
+
+
+def speed(X, Y, steps: int, block: int, ud_every: int) -> None:
+    plain_m, plain_g = deep_bn()
+    fast_m, fast_g = deep_bn()
+    ms, gs, lrs = batch_of_8()
+    clocks = {"plain": Clock(), "fast": Clock(), "batch": Clock()}
+    done = 0
+    while done < steps:  # alternate blocks so that all three see the same load
+        n = min(block, steps - done)
+        with clocks["plain"]:
+            train.train(plain_m, X, Y, n, generator=plain_g, progress=False)
+        with clocks["fast"]:
+            fast.train_fast(fast_m, X, Y, generator=fast_g, steps=n, ud_every=ud_every)
+        with clocks["batch"]:
+            fast.train_many(ms, X, Y, lrs=lrs, generators=gs, steps=n, ud_every=ud_every)
+        done += n
+    per_step = {"plain": 1, "fast": 1, "batch": len(ms)}
+    p = clocks["plain"]
+    print(f"{'':22s} {'steps/s (wall)':>15s} {'ratio':>7s} {'steps/s (cpu)':>14s} {'ratio':>7s}")
+    for name, c in clocks.items():
+        label = {"plain": "plain loop, deep BN", "fast": "fast, deep BN",
+                 "batch": f"fast, batch of {len(ms)}"}[name]
+        k = per_step[name]
+        print(f"{label:22s} {k * steps / c.wall:15.0f} {k * p.wall / c.wall:7.2f}"
+              f" {k * steps / c.cpu:14.0f} {k * p.cpu / c.cpu:7.2f}")
+    print("(batch rows count model-steps: one step of each of the models)")
+
+
+def full(splits, steps: int) -> None:
+    X, Y = splits.Xtr, splits.Ytr
+    losses = {}
+    for name in ("plain", "fast"):
+        m, g = deep_bn()
+        t = time.perf_counter()
+        if name == "plain":
+            lossi = torch.tensor(train.train(m, X, Y, steps, generator=g, progress=False).lossi)
+        else:
+            lossi = fast.train_fast(m, X, Y, generator=g, steps=steps).lossi
+        secs = time.perf_counter() - t
+        losses[name] = (train.evaluate(m, splits, ("train", "val")), lossi)
+        ev = losses[name][0]
+        print(f"{name:5s}: {steps} steps in {secs:6.1f} s ({steps / secs:5.0f} steps/s), "
+              f"train {ev['train']:.6f} val {ev['val']:.6f}")
+    (ep, lp), (ef, lf) = losses["plain"], losses["fast"]
+    d = {k: abs(ep[k] - ef[k]) for k in ep}
+    print(f"|plain - fast|: train {d['train']:.2e} val {d['val']:.2e}, "
+          f"lossi max {(lp - lf).abs().max():.2e} -> {'OK' if max(d.values()) < 1e-3 else 'FAIL'}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=3000, help="timing window, steps per trainer")
+    ap.add_argument("--block", type=int, default=500, help="steps per alternating block")
+    ap.add_argument("--full", action="store_true", help="also compare 200,000-step runs")
+    ap.add_argument("--cold", action="store_true", help="compile with an empty inductor cache")
+    ap.add_argument("--ud-every", type=int, default=100,
+                    help="fast trainer records update:data ratios this often (the book: 100)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)  # batch 32 is too small to share between threads
+    splits = data.load_splits()
+    try:
+        compile_times(splits.Xtr, splits.Ytr, args.ud_every)
+        speed(splits.Xtr, splits.Ytr, args.steps, args.block, args.ud_every)
+        if args.full:
+            full(splits, train.STEPS)
+    finally:
+        if args.cold:
+            shutil.rmtree(os.environ["TORCHINDUCTOR_CACHE_DIR"], ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
