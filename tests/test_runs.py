@@ -82,5 +82,24 @@ def test_groups_batch_same_architecture_only():
     jobs = runs.groups(["original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm",
                         "deep_bn_g1_lr0.1", "deep_bn_g3_lr0.1", "deep_nobn_g1_lr0.1"])
     names = sorted(sorted(s.name for s in job) for job in jobs)
-    assert names == sorted([["fix_softmax", "fix_tanh", "kaiming", "original"], ["batchnorm"],
-                            ["deep_bn_g1_lr0.1", "deep_bn_g3_lr0.1"], ["deep_nobn_g1_lr0.1"]])
+    # the loss-log rows without BatchNorm use the plain loop: one job each
+    assert names == sorted([["fix_softmax"], ["fix_tanh"], ["kaiming"], ["original"],
+                            ["batchnorm"], ["deep_bn_g1_lr0.1", "deep_bn_g3_lr0.1"],
+                            ["deep_nobn_g1_lr0.1"]])
+
+
+def test_plain_runs_are_the_lectures_loop(tmp_path, monkeypatch, splits):
+    """A "plain" run stores exactly what makemore.train.train computes."""
+    from makemore import models, train
+
+    monkeypatch.setenv(runs.CACHE_ENV, str(tmp_path))
+    spec = dataclasses.replace(runs.RUNS["original"], name="tiny_plain", steps=200)
+    assert spec.trainer == "plain"
+    monkeypatch.setitem(runs.RUNS, "tiny_plain", spec)
+    runs.train_group([spec], splits)
+    run = runs.get("tiny_plain")
+    g = models.new_generator()
+    ref = train.train(models.mlp("original", generator=g), splits.Xtr, splits.Ytr, steps=200,
+                      generator=g, progress=False)
+    assert run.lossi.tolist() == torch.tensor(ref.lossi).tolist()
+    assert run.meta["trainer"] == "plain"
