@@ -440,7 +440,7 @@ def init_static(gains: Sequence[float] = INIT_GAINS,
 
 TRAINING_RUNS = ("deep_bn_g1_lr0.1", "deep_nobn_g0.5_lr0.1", "deep_bn_g1.67_lr0.03",
                  "deep_bn_g1.67_lr1")
-TRAINING_STEPS = (0, 1_000, 10_000, 50_000, 150_000, 199_900)
+TRAINING_STEPS = (1_000, 10_000, 100_000, 199_900)
 SMOOTH = 10  # records (of 100 steps each) averaged for the curves
 
 
@@ -510,12 +510,18 @@ def training_figure(name: str = "deep_bn_g1_lr0.1", step: int = 199_900,
     for ax in (left, right):
         ax.axhline(-3, color=REFERENCE_COLOR, linewidth=1)
     left.axvline(int(steps[k]), color="0.4", linewidth=1, linestyle="--")
+    # linear over the first 1,000 steps, logarithmic after: the early transient and the
+    # learning-rate drop late in training both get room
+    left.set_xscale("symlog", linthresh=1000, linscale=0.5)
     left.set_xlim(0, int(steps[-1]))
-    left.set_ylim(-5, -1)
-    left.set_xlabel("step")
+    ticks = [t for t in (0, 1_000, 10_000, 100_000, 200_000) if t <= int(steps[-1]) + 100]
+    left.set_xticks(ticks, [f"{t // 1000}k" if t else "0" for t in ticks])
+    left.xaxis.set_minor_locator(mpl.ticker.NullLocator())
+    left.set_ylim(-6, -1)
+    left.set_xlabel("step (linear to 1,000, then log scale)")
     left.set_ylabel("log10 update:data")
     left.set_title(run_label(name))
-    left.legend(loc="upper right", ncol=4)
+    left.legend(loc="lower left", ncol=4)
     right.set_xticks([b for _, _, b in cols], [lab for _, lab, _ in cols])
     right.set_xlabel("weight matrix")
     right.set_title(f"at step {int(steps[k]):,}")
