@@ -11,6 +11,9 @@ The shared package behind the book. Each module holds one idea:
 - :mod:`makemore.stats`    forward / backward statistics behind the diagnostic plots
 - :mod:`makemore.plots`    the plot helpers, one consistent style
 - :mod:`makemore.sample`   sampling names from a trained model
+- :mod:`makemore.fold`     folding an eval-mode BatchNorm into the Linear before it
+- :mod:`makemore.report`   the reproduction report: this build vs the lecture's loss log
+- :mod:`makemore.interactive`  the book's sliders, live (ipywidgets) and static (HTML)
 """
 from __future__ import annotations
 
