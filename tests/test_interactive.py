@@ -72,11 +72,13 @@ def test_static_explorer_holds_one_frame_per_combination():
     assert fig["data-mm-frame"] == "1-0"
     assert sorted(payload["frames"]) == sorted(f"{i}-{j}" for i in range(3) for j in range(2))
     assert payload["labels"] == [["0", "1", "2"], ["off", "on"]]
-    sizes = {interactive._png_size(frame_png(src)) for src, _ in payload["frames"].values()}
-    assert len(sizes) == 1, "every frame has the same pixel size (no tight bbox)"
     img = fig.find("img", class_="mm-frame")
-    assert img["src"] == payload["frames"]["1-0"][0]
+    assert payload["frames"]["1-0"] == [None, "x=1.0 flag=False"], "the img holds frame 1-0"
     assert img["alt"] == "x=1.0 flag=False"
+    srcs = [img["src"]] + [src for src, _ in payload["frames"].values() if src]
+    sizes = {interactive._png_size(frame_png(src)) for src in srcs}
+    assert len(sizes) == 1, "every frame has the same pixel size (no tight bbox)"
+    assert len(set(srcs)) == 6, "each frame stored once"
     assert (int(img["width"]), int(img["height"])) == sizes.pop()
     rng = fig.find("input", type="range")
     assert (rng["min"], rng["max"], rng["value"]) == ("0", "2", "1")

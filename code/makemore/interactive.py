@@ -108,6 +108,7 @@ _SCRIPT = """(function () {
   if (!root) { return; }
   var data = JSON.parse(root.querySelector("script[type='application/json']").textContent);
   var img = root.querySelector("img.mm-frame");
+  var first = img.getAttribute("src");  // the initial frame is stored once, in the img
   var inputs = root.querySelectorAll("[data-mm-control]");
   function pick(el) { return el.type === "checkbox" ? (el.checked ? 1 : 0) : parseInt(el.value, 10); }
   function show() {
@@ -119,7 +120,11 @@ _SCRIPT = """(function () {
       if (out) { out.textContent = data.labels[i][k]; }
     }
     var frame = data.frames[key.join("-")];
-    if (frame) { img.src = frame[0]; img.alt = frame[1]; root.setAttribute("data-mm-frame", key.join("-")); }
+    if (frame) {
+      img.src = frame[0] || first;
+      img.alt = frame[1];
+      root.setAttribute("data-mm-frame", key.join("-"));
+    }
   }
   for (var i = 0; i < inputs.length; i++) {
     inputs[i].addEventListener("input", show);
@@ -192,6 +197,7 @@ def static_explorer(draw: Callable[..., Figure], controls: Sequence[Control], na
                  f'width="{w}" height="{h}">')
     if caption:
         parts.append(f"<figcaption>{html.escape(caption)}</figcaption>")
+    frames[first] = (None, text)  # the img holds it: no second copy in the JSON
     payload = {"labels": [list(c.labels) for c in controls], "frames": frames}
     blob = json.dumps(payload, separators=(",", ":")).replace("</", "<\\/")
     parts.append(f'<script type="application/json">{blob}</script>')
@@ -336,7 +342,7 @@ def normalization_static():
 # ---------------------------------------------------------------------------
 # 2. initialization: the deep network at step 0
 
-INIT_GAINS = (0.5, 0.75, 1.0, 5 / 3, 2.0, 3.0)
+INIT_GAINS = (0.5, 1.0, 5 / 3, 2.0, 3.0)
 
 
 @lru_cache(maxsize=1)
