@@ -66,6 +66,18 @@ def test_pretrain_trains_the_missing_runs_and_prints_each_jobs_wall_time(cache, 
     assert log == [f"pretrain: every run is cached in {cache}"]
 
 
+def test_an_unreadable_run_file_is_deleted_and_trained_again(cache, monkeypatch):
+    spec = tiny("tiny_bad")
+    monkeypatch.setitem(runs.RUNS, spec.name, spec)
+    runs.path_of(spec).write_bytes(b"not a run")
+    log = []
+    pt.pretrain(["tiny_bad"], jobs=1, log=log.append, stream=io.StringIO())
+    assert log[0].startswith(f"pretrain: the run file {runs.path_of(spec)} cannot be read (")
+    assert log[0].endswith("…): it is truncated or corrupt; deleting it and training tiny_bad "
+                           "again")
+    assert runs.get("tiny_bad").lossi.shape == (50,)
+
+
 def test_board_lines_show_steps_speed_and_eta(monkeypatch):
     jobs = [pt._Job(1, [tiny("a"), tiny("b")], cost=200.0), pt._Job(2, [tiny("c")], cost=50.0)]
     jobs[0].state, jobs[0].start, jobs[0].done = "running", 0.0, 40  # 40 of 100 in 10 s
@@ -80,6 +92,10 @@ def test_board_lines_show_steps_speed_and_eta(monkeypatch):
     board.update(force=True)
     board.update()  # within LOG_EVERY of the last: a log gets nothing new
     assert out.getvalue().count("\n") == 2  # the running job and the total
+    jobs[0].state, jobs[0].end = "done", 12.0
+    board.update(force=True)
+    board.update(force=True)  # a finished job's line is logged once
+    assert out.getvalue().count("done in 12s") == 1
     tty = io.StringIO()
     board = pt.Board(jobs, workers=1, stream=tty, tty=True)
     board.update(force=True)

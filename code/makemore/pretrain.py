@@ -49,7 +49,7 @@ def missing(names: list[str] | None = None, log=print) -> list[RunSpec]:
                 load(spec, path)
                 continue
             except RunCacheError as e:
-                log(f"pretrain: {e}; deleting it and retraining {name}")
+                log(f"pretrain: {e}; deleting it and training {name} again")
                 path.unlink(missing_ok=True)
         out.append(spec)
     return out
@@ -105,6 +105,7 @@ class Board:
         self.tty = stream.isatty() if tty is None else tty
         self.t0 = time.perf_counter()
         self.last, self.drawn = 0.0, 0
+        self.reported: set[int] = set()  # finished jobs whose line a log has shown
 
     def lines(self, now: float) -> list[str]:
         n = len(self.jobs)
@@ -113,7 +114,9 @@ class Board:
             head = f"job {j.number}/{n} {j.names[0]}" + (
                 f" +{len(j.names) - 1}" if len(j.names) > 1 else "")
             head = f"{head:<34} {len(j.names)} run{'s' if len(j.names) > 1 else ' '}"
-            if j.state == "running":
+            if j.state == "running" and j.done >= j.total:
+                out.append(f"{head}  {j.done:>9,}/{j.total:,} steps  trained; evaluating, saving")
+            elif j.state == "running":
                 eta = j.eta(now)
                 out.append(f"{head}  {j.done:>9,}/{j.total:,} steps  "
                            f"{j.rate(now):>6,.0f} model-steps/s  "
@@ -149,8 +152,10 @@ class Board:
             up = f"\x1b[{self.drawn}F" if self.drawn else ""
             self.stream.write(up + "".join(f"{line}\x1b[K\n" for line in lines))
             self.drawn = len(lines)
-        else:
-            shown = [line for j, line in zip(self.jobs, lines) if j.state == "running"]
+        else:  # a log: the running jobs, the newly finished ones, the total
+            shown = [line for j, line in zip(self.jobs, lines) if j.state == "running"
+                     or (j.state != "waiting" and j.number not in self.reported)]
+            self.reported |= {j.number for j in self.jobs if j.state not in ("waiting", "running")}
             self.stream.write("".join(f"  {line}\n" for line in shown + lines[-1:]))
         self.stream.flush()
 
@@ -260,7 +265,6 @@ def pretrain(names: list[str] | None = None, jobs: int = 2, log=print,
                 log(f"pretrain: interrupted; {saved} of {len(todo)} runs were saved, nothing "
                     f"half-written is left. Run it again to train the other {len(todo) - saved}.")
                 raise
-            board.update(force=True)
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)

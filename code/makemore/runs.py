@@ -161,11 +161,10 @@ def load(spec: RunSpec, path: Path) -> Run:
         return Run(spec, model, History(**blob["history"]), blob["losses"], blob["calibrated"],
                    blob["meta"])
     except Exception as e:  # noqa: BLE001 -- torch raises many kinds for a bad file
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
-        raise RunCacheError(
-            f"the run file {path} cannot be read ({type(e).__name__}: {first}); it is "
-            f"truncated or corrupt. Delete it and train the run again with "
-            f"`python -m makemore pretrain {spec.name}`") from e
+        first = (str(e).strip().splitlines() or [""])[0]
+        first = first if len(first) <= 80 else first[:79] + "…"
+        raise RunCacheError(f"the run file {path} cannot be read ({type(e).__name__}: "
+                            f"{first}): it is truncated or corrupt") from e
 
 
 def is_cached(name: str) -> bool:
@@ -195,9 +194,10 @@ def get(name: str) -> Run:
             return load(spec, path)
         except RunCacheError as e:
             if os.environ.get(NO_TRAIN_ENV):
-                raise RunCacheError(f"{e} ({NO_TRAIN_ENV} is set, so it is not retrained here)"
-                                    ) from e
-            print(f"makemore: {e}. Retraining {name} now.", file=sys.stderr)
+                raise RunCacheError(
+                    f"{e}. {NO_TRAIN_ENV} is set, so it is not retrained here: delete it and "
+                    f"train the run again with `python -m makemore pretrain {name}`") from e
+            print(f"makemore: {e}; retraining {name} now", file=sys.stderr)
             path.unlink(missing_ok=True)
     elif os.environ.get(NO_TRAIN_ENV):
         raise RunCacheError(
