@@ -201,6 +201,18 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # neither the target nor a .part file
 
 
+def test_cli_list_shows_each_run_with_its_label_and_whether_it_is_cached(cache, monkeypatch,
+                                                                         capsys):
+    spec = tiny("kaiming")  # a short kaiming: cached once trained
+    register(monkeypatch, spec)
+    runs.train_and_save([spec])
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(runs.RUNS)
+    assert lines[3] == "cached   kaiming                  use semi-principled Kaiming init"
+    assert lines[-1] == "missing  deep_bn_g1.67_lr1        BatchNorm, gain 1.67, lr 1"
+
+
 # --- failures -----------------------------------------------------------------------
 
 def test_unknown_run_is_a_clear_error():

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             from . import runs
 
             for name, spec in runs.RUNS.items():
-                print(f"{'cached ' if runs.is_cached(name) else 'missing'}  {name:<24} {spec.title}")
+                print(f"{'cached ' if runs.is_cached(name) else 'missing'}  {name:<24} {spec.label}")
         elif args.cmd == "reproduce":
             from . import runs
 
