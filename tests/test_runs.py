@@ -213,6 +213,15 @@ def test_cli_list_shows_each_run_with_its_label_and_whether_it_is_cached(cache, 
     assert lines[-1] == "missing  deep_bn_g1.67_lr1        BatchNorm, gain 1.67, lr 1"
 
 
+def test_the_lock_clears_what_a_killed_writer_left(cache):
+    left = cache / ".kaiming-0123.pt.x1y2.part"  # a SIGKILL in the middle of runs.save
+    left.write_bytes(b"half")
+    keep = cache / "kaiming-0123.pt"
+    keep.write_bytes(b"a run")
+    with runs.cache_lock():
+        assert not left.exists() and keep.exists()
+
+
 # --- failures -----------------------------------------------------------------------
 
 def test_unknown_run_is_a_clear_error():
