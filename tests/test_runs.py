@@ -259,3 +259,10 @@ def test_a_truncated_run_file_is_named_and_retrained(cache, monkeypatch, capsys)
     run = runs.get("tiny_cut")  # training allowed: retrained, with a notice
     assert f"{path} cannot be read" in capsys.readouterr().err
     assert run.lossi.shape == (50,) and torch.load(path, weights_only=True)
+
+
+def test_the_fast_suite_trains_eagerly():
+    """conftest sets MAKEMORE_COMPILE=0 outside slow tests: no torch.compile (tens of s)."""
+    from makemore import fast
+
+    assert not fast._want_compile(None)
