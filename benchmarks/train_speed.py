@@ -116,7 +116,7 @@ def full(splits, steps: int) -> None:
         m, g = deep_bn()
         t = time.perf_counter()
         if name == "plain":
-            lossi = torch.tensor(train.train(m, X, Y, steps, generator=g, progress=False).lossi)
+            lossi = train.train(m, X, Y, steps, generator=g, progress=False).lossi
         else:
             lossi = fast.train_fast(m, X, Y, generator=g, steps=steps).lossi
         secs = time.perf_counter() - t

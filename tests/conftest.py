@@ -25,3 +25,11 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
+def _no_compile_outside_slow_tests(request, monkeypatch):
+    # torch.compile costs tens of seconds per architecture: the fast suite trains
+    # eagerly (same math); tests marked slow keep the default (compiled)
+    if request.node.get_closest_marker("slow") is None:
+        monkeypatch.setenv("MAKEMORE_COMPILE", "0")

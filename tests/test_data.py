@@ -152,3 +152,17 @@ def test_corrupt_cache_is_replaced(verified_names, cache, monkeypatch):
     (cache / "names.txt").write_text("corrupt\n")
     monkeypatch.setenv(data.NAMES_ENV, str(verified_names))
     assert data.sha256sum(data.fetch_names()) == data.NAMES_SHA256
+
+
+def test_readme_lists_every_environment_variable_the_code_reads():
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    sources = [*root.glob("code/makemore/*.py"), *root.glob("tests/*.py"),
+               *root.glob("book/_ext/*.py"), *root.glob("tools/*.py"),
+               *root.glob("benchmarks/*.py")]
+    read = {v for p in sources for v in re.findall(r"\bMAKEMORE_[A-Z_]+[A-Z]", p.read_text())}
+    assert {"MAKEMORE_NAMES", "MAKEMORE_CACHE", "MAKEMORE_NO_TRAIN"} <= read
+    table = (root / "README.md").read_text().split("## Environment variables")[1]
+    listed = set(re.findall(r"^\| `(MAKEMORE_[A-Z_]+)", table, re.M))
+    assert read <= listed, f"not in the README's table: {sorted(read - listed)}"

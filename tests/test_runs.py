@@ -1,48 +1,190 @@
-"""The run registry and its cache: keys, atomic writes, no silent retraining."""
+"""The run registry and its cache: typed specs, keys, jobs, atomic writes, clear failures."""
 import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from makemore import runs
+from makemore import TRAINING_MODULES, jobs, models, registry, runs, train
+from makemore.__main__ import main
+from makemore.jobs import RunSpec, run_name
+from makemore.train import History
 
+PACKAGE = Path(runs.__file__).parent
+
+
+def tiny(name: str, steps: int = 50, **kw) -> RunSpec:
+    """A short copy of a registry run (the plain-loop MLP unless ``base`` says otherwise)."""
+    base = kw.pop("base", "kaiming")
+    return dataclasses.replace(runs.RUNS[base], name=name, steps=steps, **kw)
+
+
+@pytest.fixture(scope="module")
+def small(words):
+    """The splits of 2,000 names: evaluating a run on them takes milliseconds."""
+    from makemore.data import make_splits
+
+    return make_splits(words[:2000])
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch, small):
+    """An empty run cache; runs trained in it see the small splits."""
+    monkeypatch.setenv(runs.CACHE_ENV, str(tmp_path))
+    monkeypatch.delenv(runs.NO_TRAIN_ENV, raising=False)
+    monkeypatch.setattr(runs, "load_splits", lambda: small)
+    return tmp_path
+
+
+def register(monkeypatch, *specs):
+    for s in specs:
+        monkeypatch.setitem(runs.RUNS, s.name, s)
+
+
+# --- the registry -------------------------------------------------------------------
 
 def test_every_lecture_row_has_a_run():
     for key in runs.LECTURE:
         assert key.replace("_calibrated", "") in runs.RUNS
-    assert runs.DEEP_BN in runs.RUNS
     spec = runs.RUNS[runs.DEEP_BN]
-    assert dict(spec.kwargs) == {"batchnorm": True, "gain": 1.0}
+    assert (spec.builder, spec.batchnorm, spec.gain, spec.lr) == ("deep_mlp", True, 1.0, 0.1)
     assert spec.decay_step == 150_000 and spec.steps == 200_000
 
 
 def test_mlp_runs_decay_at_100k_and_build_the_lecture_models():
-    for name in ("original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm"):
-        assert runs.RUNS[name].decay_step == 100_000
-        assert runs.RUNS[name].build() is not None
+    for init in ("original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm"):
+        spec = runs.RUNS[init]
+        assert spec.decay_step == 100_000 and spec.init == init
+        assert spec.batchnorm == (init == "batchnorm") and spec.gain is None
+        got = spec.build(models.new_generator()).parameters()
+        want = models.mlp(init, generator=models.new_generator()).parameters()
+        assert all(torch.equal(a, b) for a, b in zip(got, want)) and len(got) == len(want)
 
+
+def test_run_names_and_labels_come_from_the_spec():
+    for name, s in runs.RUNS.items():
+        assert name == s.name == run_name(s.builder, init=s.init, batchnorm=s.batchnorm,
+                                          gain=s.gain, lr=s.lr)
+    assert run_name("deep_mlp", batchnorm=False, gain=5 / 3, lr=0.03) == "deep_nobn_g1.67_lr0.03"
+    assert runs.RUNS["deep_bn_g1.67_lr0.03"].label == "BatchNorm, gain 1.67, lr 0.03"
+    assert runs.RUNS["kaiming"].label == "use semi-principled Kaiming init"
+    assert len(registry.grid()) == 14 and sum(s.batchnorm for s in registry.grid()) == 7
+
+
+def test_inconsistent_specs_are_refused():
+    with pytest.raises(ValueError, match="init only"):
+        RunSpec("x", "mlp", init="kaiming", gain=2.0)
+    with pytest.raises(ValueError, match="batchnorm and gain"):
+        RunSpec("x", "deep_mlp", batchnorm=True)
+    with pytest.raises(ValueError, match="ud_every=0"):
+        RunSpec("x", "mlp", init="kaiming", trainer="plain", ud_every=100)
+    with pytest.raises(ValueError, match="unknown builder"):
+        RunSpec("x", "cnn")
+
+
+# --- keys ---------------------------------------------------------------------------
 
 def test_key_depends_on_config_and_training_code(monkeypatch):
     a = runs.RUNS["kaiming"]
     assert a.key() == dataclasses.replace(a, name="other", title="x").key()
     assert a.key() != dataclasses.replace(a, lr=0.2).key()
     assert a.key() != dataclasses.replace(a, steps=1000).key()
+    monkeypatch.setattr(torch, "__version__", "9.9.9")  # another torch: the same run
     before = a.key()
-    monkeypatch.setattr(runs, "fingerprint", lambda files=None: "an edited trainer")
+    assert dataclasses.replace(a).key() == before
+    monkeypatch.setattr(jobs, "fingerprint", lambda files=None: "an edited trainer")
     assert a.key() != before
 
 
-def test_unknown_run_is_a_clear_error():
-    with pytest.raises(KeyError, match="the book's runs are"):
-        runs.get("no-such-run")
+def _keys_of_copy(tmp_path, edit) -> dict:
+    """The run keys computed by a copy of the package whose registry.py was edited."""
+    copy = tmp_path / "makemore"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    src = (copy / "registry.py").read_text()
+    (copy / "registry.py").write_text(edit(src))
+    code = ("import json, makemore.registry as r; "
+            "print(json.dumps({n: s.key() for n, s in r.RUNS.items()}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin"},
+                         check=True)
+    return json.loads(out.stdout)
 
 
-def test_no_train_env_refuses_to_train(tmp_path, monkeypatch):
-    monkeypatch.setenv(runs.CACHE_ENV, str(tmp_path))
-    monkeypatch.setenv(runs.NO_TRAIN_ENV, "1")
-    with pytest.raises(RuntimeError, match="pretrain original"):
-        runs.get("original")
-    assert list(tmp_path.iterdir()) == []
+def test_a_title_or_a_new_run_in_the_registry_retrains_nothing(tmp_path):
+    assert "registry.py" not in TRAINING_MODULES
+    ours = {n: s.key() for n, s in runs.RUNS.items()}
+
+    def edit(src):
+        src = src.replace('"use semi-principled Kaiming init"', '"Kaiming, retitled"')
+        # a new grid entry and a changed schedule for one run
+        src = src.replace("    *grid(),\n", "    *grid(),\n    deep_run(True, 2.0),\n")
+        return src.replace('mlp_run("original", "original")',
+                           'dataclasses.replace(mlp_run("original", "original"), lr=0.2)'
+                           ).replace("from .jobs", "import dataclasses\nfrom .jobs")
+
+    theirs = _keys_of_copy(tmp_path, edit)
+    assert set(theirs) == set(ours) | {"deep_bn_g2_lr0.1"}
+    changed = [n for n in ours if theirs[n] != ours[n]]
+    assert changed == ["original"]  # the one whose numbers change, no other
+
+
+# --- training and the cache ---------------------------------------------------------
+
+def test_short_run_round_trips_through_the_cache(cache, monkeypatch, small):
+    """Train a 100-step copy of a lecture run with the fast trainer, then load it."""
+    spec = tiny("tiny_bn", steps=100, ud_every=20, base="batchnorm")
+    register(monkeypatch, spec)
+    assert not runs.is_cached("tiny_bn")
+    runs.train_and_save([spec], small)
+    run = runs.get("tiny_bn")
+    assert isinstance(run.history, History) and run.history.trainer == "eager"
+    assert run.lossi.shape == (100,) and run.lossi.dtype == torch.float32
+    assert run.ud.shape == (5, len(run.model.parameters()))
+    assert run.ud_steps.tolist() == [0, 20, 40, 60, 80]
+    assert run.calibrated is not None and set(run.losses) == {"train", "val", "test"}
+    # the stored model is the trained one: evaluating it again gives the stored losses
+    assert train.evaluate(run.model, small)["val"] == pytest.approx(run.losses["val"], abs=1e-6)
+    assert run.meta["torch"] == torch.__version__ and run.job.members == ["tiny_bn"]
+
+
+def test_plain_runs_are_the_lectures_loop(cache, monkeypatch, small):
+    """A "plain" run stores exactly what makemore.train.train computes."""
+    spec = tiny("tiny_plain", steps=200, base="original")
+    assert spec.trainer == "plain"
+    register(monkeypatch, spec)
+    runs.train_and_save([spec], small)
+    run = runs.get("tiny_plain")
+    g = models.new_generator()
+    ref = train.train(models.mlp("original", generator=g), small.Xtr, small.Ytr, steps=200,
+                      generator=g, progress=False)
+    assert torch.equal(run.lossi, ref.lossi)
+    assert run.history.trainer == run.job.trainer == "plain"
+
+
+def test_a_job_is_recorded_in_each_of_its_runs(cache, monkeypatch, small):
+    a, b = tiny("tiny_a", base="batchnorm"), tiny("tiny_b", lr=0.05, base="batchnorm")
+    register(monkeypatch, a, b)
+    seen = []
+    runs.train_and_save([a, b], small, progress=seen.append)
+    ja, jb = runs.get("tiny_a").job, runs.get("tiny_b").job
+    assert ja == jb and ja.members == ["tiny_a", "tiny_b"] and ja.trainer == "eager"
+    assert ja.seconds >= runs.get("tiny_a").history.seconds > 0
+    assert seen[-1] == 100  # model-steps of the job
+    assert runs.jobs(["tiny_a", "tiny_b"]) == {ja.id: ja}
+
+
+def test_groups_batch_same_architecture_only():
+    names = ["original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm",
+             "deep_bn_g1_lr0.1", "deep_bn_g3_lr0.1", "deep_nobn_g1_lr0.1"]
+    got = sorted(sorted(s.name for s in job) for job in jobs.groups([runs.RUNS[n] for n in names]))
+    # the loss-log rows without BatchNorm use the plain loop: one job each
+    assert got == sorted([["fix_softmax"], ["fix_tanh"], ["kaiming"], ["original"],
+                          ["batchnorm"], ["deep_bn_g1_lr0.1", "deep_bn_g3_lr0.1"],
+                          ["deep_nobn_g1_lr0.1"]])
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):
@@ -51,55 +193,76 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     def boom(obj, f):
         with open(f, "wb") as fh:
             fh.write(b"half")
-        raise OSError("disk full")
+        raise KeyboardInterrupt  # Ctrl-C (or SIGTERM, turned into it) in the middle
 
     monkeypatch.setattr(torch, "save", boom)
-    with pytest.raises(OSError):
-        runs._save({"a": 1}, target)
+    with pytest.raises(KeyboardInterrupt):
+        runs.save({"a": 1}, target)
     assert list(tmp_path.iterdir()) == []  # neither the target nor a .part file
 
 
-def test_short_run_round_trips_through_the_cache(tmp_path, monkeypatch, splits):
-    """Train a 300-step copy of a lecture run with the package's trainer, then load it."""
-    monkeypatch.setenv(runs.CACHE_ENV, str(tmp_path))
-    spec = dataclasses.replace(runs.RUNS["batchnorm"], name="tiny_bn", steps=300, ud_every=50)
-    monkeypatch.setitem(runs.RUNS, "tiny_bn", spec)
-    assert not runs.is_cached("tiny_bn")
-    runs.train_group([spec], splits)
-    assert runs.is_cached("tiny_bn")
-    run = runs.get("tiny_bn")
-    assert run.lossi.shape == (300,) and torch.isfinite(run.lossi).all()
-    assert run.ud.shape == (6, len(run.model.parameters()))
-    assert run.calibrated is not None and set(run.losses) == {"train", "val", "test"}
-    # the stored model is the trained one: evaluating it again gives the stored losses
-    from makemore.train import evaluate
-
-    assert evaluate(run.model, splits)["val"] == pytest.approx(run.losses["val"], abs=1e-6)
-    assert run.meta["trainer"] in ("compiled", "eager")
+def test_cli_list_shows_each_run_with_its_label_and_whether_it_is_cached(cache, monkeypatch,
+                                                                         capsys):
+    spec = tiny("kaiming")  # a short kaiming: cached once trained
+    register(monkeypatch, spec)
+    runs.train_and_save([spec])
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(runs.RUNS)
+    assert lines[3] == "cached   kaiming                  use semi-principled Kaiming init"
+    assert lines[-1] == "missing  deep_bn_g1.67_lr1        BatchNorm, gain 1.67, lr 1"
 
 
-def test_groups_batch_same_architecture_only():
-    jobs = runs.groups(["original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm",
-                        "deep_bn_g1_lr0.1", "deep_bn_g3_lr0.1", "deep_nobn_g1_lr0.1"])
-    names = sorted(sorted(s.name for s in job) for job in jobs)
-    # the loss-log rows without BatchNorm use the plain loop: one job each
-    assert names == sorted([["fix_softmax"], ["fix_tanh"], ["kaiming"], ["original"],
-                            ["batchnorm"], ["deep_bn_g1_lr0.1", "deep_bn_g3_lr0.1"],
-                            ["deep_nobn_g1_lr0.1"]])
+def test_the_lock_clears_what_a_killed_writer_left(cache):
+    left = cache / ".kaiming-0123.pt.x1y2.part"  # a SIGKILL in the middle of runs.save
+    left.write_bytes(b"half")
+    keep = cache / "kaiming-0123.pt"
+    keep.write_bytes(b"a run")
+    with runs.cache_lock():
+        assert not left.exists() and keep.exists()
 
 
-def test_plain_runs_are_the_lectures_loop(tmp_path, monkeypatch, splits):
-    """A "plain" run stores exactly what makemore.train.train computes."""
-    from makemore import models, train
+# --- failures -----------------------------------------------------------------------
 
-    monkeypatch.setenv(runs.CACHE_ENV, str(tmp_path))
-    spec = dataclasses.replace(runs.RUNS["original"], name="tiny_plain", steps=200)
-    assert spec.trainer == "plain"
-    monkeypatch.setitem(runs.RUNS, "tiny_plain", spec)
-    runs.train_group([spec], splits)
-    run = runs.get("tiny_plain")
-    g = models.new_generator()
-    ref = train.train(models.mlp("original", generator=g), splits.Xtr, splits.Ytr, steps=200,
-                      generator=g, progress=False)
-    assert run.lossi.tolist() == torch.tensor(ref.lossi).tolist()
-    assert run.meta["trainer"] == "plain"
+def test_unknown_run_is_a_clear_error():
+    with pytest.raises(runs.UnknownRunError, match="the book's runs are: original, "):
+        runs.get("no-such-run")
+
+
+def test_cli_unknown_run_lists_the_runs_and_exits_2(capsys):
+    assert main(["pretrain", "nosuchrun", "original"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown run nosuchrun; the book's runs are: original,")
+    assert "Traceback" not in err and runs.DEEP_BN in err
+
+
+def test_no_train_env_refuses_to_train(cache, monkeypatch):
+    monkeypatch.setenv(runs.NO_TRAIN_ENV, "1")
+    with pytest.raises(runs.RunCacheError, match="pretrain original"):
+        runs.get("original")
+    assert list(cache.iterdir()) == []
+
+
+def test_a_truncated_run_file_is_named_and_retrained(cache, monkeypatch, capsys):
+    spec = tiny("tiny_cut")
+    register(monkeypatch, spec)
+    runs.train_and_save([spec])
+    path = runs.path_of(spec)
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])
+    monkeypatch.setenv(runs.NO_TRAIN_ENV, "1")
+    with pytest.raises(runs.RunCacheError) as e:
+        runs.get("tiny_cut")
+    assert str(path) in str(e.value) and "pretrain tiny_cut" in str(e.value)
+    assert "truncated or corrupt" in str(e.value)
+    monkeypatch.delenv(runs.NO_TRAIN_ENV)
+    run = runs.get("tiny_cut")  # training allowed: retrained, with a notice
+    assert f"{path} cannot be read" in capsys.readouterr().err
+    assert run.lossi.shape == (50,) and torch.load(path, weights_only=True)
+
+
+def test_the_fast_suite_trains_eagerly():
+    """conftest sets MAKEMORE_COMPILE=0 outside slow tests: no torch.compile (tens of s)."""
+    from makemore import fast
+
+    assert not fast._want_compile(None)

@@ -137,14 +137,15 @@ def test_weight_grad_stats_grad_data_ratio():
 
 def test_update_ratios_picks_the_2d_columns():
     params = [torch.zeros(3, 4), torch.zeros(4), torch.zeros(4, 5), torch.zeros(5)]
-    ud = [[-3.0, -1.0, -2.5, -1.5], [-3.1, -1.1, -2.6, -1.6]]
+    ud = torch.tensor([[-3.0, -1.0, -2.5, -1.5], [-3.1, -1.1, -2.6, -1.6]])  # History.ud
     ratios, names = stats.update_ratios(ud, params)
     assert names == ["param 0", "param 2"]
     assert torch.equal(ratios, torch.tensor([[-3.0, -2.5], [-3.1, -2.6]]))
+    assert torch.equal(stats.update_ratios(ud.tolist(), params)[0], ratios)  # lists work too
     with pytest.raises(ValueError, match="parameters"):
         stats.update_ratios(ud, params[:3])
     with pytest.raises(ValueError, match="record_ud"):
-        stats.update_ratios([], params)
+        stats.update_ratios(torch.zeros(0, 4), params)
 
 
 # --- diagnose -------------------------------------------------------------------

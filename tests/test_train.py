@@ -40,7 +40,8 @@ def test_train_is_the_lectures_loop(splits):
     g = models.new_generator()
     m = models.mlp("kaiming", generator=g)
     ours = train.train(m, splits.Xtr, splits.Ytr, steps=300, generator=g, progress=False).lossi
-    assert ours == lecture_loop(splits, 300)  # bit for bit
+    assert ours.dtype == torch.float32
+    assert ours.tolist() == lecture_loop(splits, 300)  # bit for bit
 
 
 def test_learning_rate_schedule():
@@ -50,7 +51,7 @@ def test_learning_rate_schedule():
     assert train.learning_rate(149_999, decay_step=150_000) == 0.1
 
 
-def run(seed, splits, steps=200):
+def run(seed, splits, steps=60):
     g = models.new_generator(seed)
     m = models.deep_mlp(batchnorm=True, generator=g)
     h = train.train(m, splits.Xtr, splits.Ytr, steps=steps, generator=g, record_ud=True,
@@ -60,18 +61,32 @@ def run(seed, splits, steps=200):
 
 def test_same_seed_same_trajectory_and_samples(splits):
     (m1, h1), (m2, h2) = run(1, splits), run(1, splits)
-    assert h1.lossi == h2.lossi and h1.ud == h2.ud
-    assert len(h1.ud) == 200 and len(h1.ud[0]) == len(m1.parameters())
+    assert torch.equal(h1.lossi, h2.lossi) and torch.equal(h1.ud, h2.ud)
+    assert h1.ud.shape == (60, len(m1.parameters())) and h1.ud.dtype == torch.float32
+    assert torch.equal(h1.ud_steps, torch.arange(60)) and h1.trainer == "plain"
     assert sample(m1, 5, vocab=splits.vocab) == sample(m2, 5, vocab=splits.vocab)
     _, h3 = run(2, splits)
-    assert h3.lossi != h1.lossi
+    assert not torch.equal(h3.lossi, h1.lossi)
 
 
 def test_training_lowers_the_loss(splits):
-    m, h = run(0, splits, steps=500)
-    first = sum(h.lossi[:50]) / 50
-    last = sum(h.lossi[-50:]) / 50
+    g = models.new_generator(0)
+    m = models.deep_mlp(batchnorm=True, generator=g)
+    h = train.train(m, splits.Xtr, splits.Ytr, steps=500, generator=g, progress=False)
+    first = h.lossi[:50].mean().item()
+    last = h.lossi[-50:].mean().item()
     assert 10**last < 10**first - 0.4
+
+
+def test_history_without_ud_and_progress_callback(splits, monkeypatch):
+    monkeypatch.setattr(train, "PROGRESS_EVERY", 10)
+    g = models.new_generator()
+    m = models.mlp("kaiming", generator=g)
+    seen = []
+    h = train.train(m, splits.Xtr, splits.Ytr, steps=25, generator=g, progress=seen.append)
+    assert seen == [10, 20, 25]  # every PROGRESS_EVERY steps, and at the end
+    assert h.lossi.shape == (25,) and h.ud.shape == (0, len(m.parameters()))
+    assert h.ud_steps.shape == (0,) and h.seconds > 0
 
 
 def test_calibrate_sets_full_set_statistics(splits):

@@ -7,7 +7,10 @@ The shared package behind the book. Each module holds one idea:
 - :mod:`makemore.models`   one function per network configuration of the lecture
 - :mod:`makemore.train`    the lecture's training loop, evaluation, BN calibration
 - :mod:`makemore.fast`     the same math, compiled and batched, for full-length runs
-- :mod:`makemore.runs`     named runs of the book and their on-disk cache
+- :mod:`makemore.jobs`     what a run is (``RunSpec``) and the one way in to training runs
+- :mod:`makemore.registry` the book's named runs: the lecture's loss log and the grid
+- :mod:`makemore.runs`     the trained runs' on-disk cache (``runs.get``)
+- :mod:`makemore.pretrain` ``python -m makemore pretrain``: every missing run, on all cores
 - :mod:`makemore.stats`    forward / backward statistics behind the diagnostic plots
 - :mod:`makemore.plots`    the plot helpers, one consistent style
 - :mod:`makemore.sample`   sampling names from a trained model
@@ -27,7 +30,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # The modules whose source decides the numbers a training run produces. The run
 # cache is keyed on these (plus the run's configuration), so editing a plot helper
 # does not retrain anything, while editing a layer or the trainer does.
-TRAINING_MODULES = ("data.py", "nn.py", "models.py", "train.py", "fast.py", "runs.py")
+# The registry (titles, which runs exist), the cache's file handling and pretrain's
+# scheduling are not among them: they decide no run's numbers.
+TRAINING_MODULES = ("data.py", "nn.py", "models.py", "train.py", "fast.py", "jobs.py")
 
 
 def fingerprint(files: tuple[str, ...] | None = None) -> str:

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from .data import DataError
+    from .runs import RunCacheError, UnknownRunError
 
     try:
         if args.cmd == "fetch":
@@ -49,18 +50,20 @@ def main(argv: list[str] | None = None) -> int:
             path = fetch_names()
             print(f"{path}: verified, {len(load_words()):,} names")
         elif args.cmd == "pretrain":
-            from . import runs
+            from .pretrain import pretrain
 
-            runs.pretrain(args.names or None, jobs=args.jobs)
+            pretrain(args.names or None, jobs=args.jobs)
         elif args.cmd == "list":
             from . import runs
 
             for name, spec in runs.RUNS.items():
-                print(f"{'cached ' if runs.is_cached(name) else 'missing'}  {name:<24} {spec.title}")
+                print(f"{'cached ' if runs.is_cached(name) else 'missing'}  {name:<24} {spec.label}")
         elif args.cmd == "reproduce":
             from . import runs
 
-            runs.pretrain([k for k in runs.LECTURE if k in runs.RUNS], jobs=args.jobs)
+            from .pretrain import pretrain
+
+            pretrain([k for k in runs.LECTURE if k in runs.RUNS], jobs=args.jobs)
             rows = reproduction_table()
             print(format_table(rows))
             bad = [r for r in rows if not r["ok"]]
@@ -68,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 _write_json(rows, args.json)
             return 1 if bad else 0
-    except DataError as e:
+    except (DataError, RunCacheError, UnknownRunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: pretrain has already said what was kept
+        return 130
     return 0
 
 

@@ -34,30 +34,18 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from .nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
-from .train import default_device, learning_rate
+from .train import PROGRESS_EVERY, History, ProgressFn, default_device, learning_rate
 
 # Minibatch indices are drawn this many steps at a time: one call instead of one per
 # step, with memory bounded (10,000 x 32 int64 = 2.5 MB per model). Drawing a
 # (n, 32) block consumes a generator exactly like n draws of (32,) -- see the tests.
 CHUNK = 10_000
-
-
-@dataclass
-class FastHistory:
-    """What a fast run records (tensors instead of the plain loop's lists)."""
-
-    lossi: torch.Tensor     # (steps,) float32: log10 of the minibatch loss at each step
-    ud: torch.Tensor        # (n_records, n_params) float32: log10 update:data ratio per parameter
-    ud_steps: torch.Tensor  # (n_records,) int64: the steps at which ud was recorded
-    trainer: str            # "compiled" or "eager"
-    seconds: float          # wall time of the training loop (compilation included)
 
 
 # ---------------------------------------------------------------------------------------
@@ -242,7 +230,8 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
                steps: int = 200_000, batch_size: int = 32, lrs: float | list[float] = 0.1,
                decay_step: int = 100_000, generators: list[torch.Generator],
                ud_every: int = 0, device: torch.device | None = None,
-               compile: bool | None = None) -> list[FastHistory]:
+               compile: bool | None = None, progress: ProgressFn | None = None
+               ) -> list[History]:
     """Train each model exactly as ``train.train(model, X, Y, steps, batch_size, lr,
     decay_step, generator)`` would, all at once.
 
@@ -252,6 +241,8 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
     one it was built with). ``ud_every > 0`` records the update:data ratios every
     that many steps (steps 0, ud_every, ...). ``compile=None`` compiles unless
     ``MAKEMORE_COMPILE=0``; where compilation fails, the same step runs eagerly.
+    ``progress``, if given, is called with the steps done (per model) every
+    :data:`~makemore.train.PROGRESS_EVERY` steps and at the end.
     Afterwards every model holds its trained parameters and BatchNorm buffers.
     """
     if len(generators) != len(models):
@@ -316,6 +307,10 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
                 if record_ud and (start + i) % ud_every == 0:
                     ud.append(out[3])
                     ud_steps.append(start + i)
+                if progress is not None and (start + i) % PROGRESS_EVERY < unroll:
+                    progress(min(start + i + unroll, steps))  # steps done so far
+    if progress is not None:
+        progress(steps)
     seconds = time.perf_counter() - t0
 
     # write the trained tensors back into the models' own tensors (on their device)
@@ -329,13 +324,13 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
     lossi = torch.cat(lossi).view(-1, n_models).cpu() if lossi else torch.zeros(shape)
     ud = (torch.stack(ud).view(-1, n_models, len(params)).cpu() if ud
           else torch.zeros(*shape, len(params)))
-    return [FastHistory(lossi=lossi[:, k].float().contiguous(), ud=ud[:, k].float().contiguous(),
-                        ud_steps=torch.tensor(ud_steps, dtype=torch.int64),
-                        trainer="compiled" if compiled else "eager", seconds=seconds)
+    return [History(lossi=lossi[:, k].float().contiguous(), ud=ud[:, k].float().contiguous(),
+                    ud_steps=torch.tensor(ud_steps, dtype=torch.int64),
+                    trainer="compiled" if compiled else "eager", seconds=seconds)
             for k in range(n_models)]
 
 
 def train_fast(model: Sequential, X: torch.Tensor, Y: torch.Tensor, *,
-               generator: torch.Generator, lr: float = 0.1, **kw) -> FastHistory:
+               generator: torch.Generator, lr: float = 0.1, **kw) -> History:
     """:func:`train_many` for one model: ``train.train``'s math, compiled."""
     return train_many([model], X, Y, lrs=lr, generators=[generator], **kw)[0]

@@ -454,12 +454,7 @@ def run_label(name: str) -> str:
     """``deep_bn_g1.67_lr0.03`` -> ``BatchNorm, gain 1.67, lr 0.03``."""
     from .runs import RUNS
 
-    spec = RUNS[name]
-    kw = dict(spec.kwargs)
-    if spec.builder != "deep_mlp":
-        return spec.title or name
-    bn = "BatchNorm" if kw.get("batchnorm", True) else "no BatchNorm"
-    return f"{bn}, gain {kw.get('gain', 5 / 3):.3g}, lr {spec.lr:g}"
+    return RUNS[name].label
 
 
 @lru_cache(maxsize=8)

@@ -25,7 +25,7 @@ def reproduction_table(tolerance: float = TOLERANCE) -> list[dict]:
             rows.append({"config": key, "title": title, "split": split, "lecture": lec,
                          "this_run": got, "delta": got - lec,
                          "ok": abs(got - lec) <= tolerance,
-                         "trainer": run.meta.get("trainer"), "seconds": run.meta.get("seconds")})
+                         "trainer": run.history.trainer, "seconds": run.history.seconds})
     return rows
 
 
@@ -39,7 +39,8 @@ def format_table(rows: list[dict]) -> str:
 
 
 def timing_table() -> list[dict]:
-    """Every cached run of the book: how it was trained and how long it took."""
+    """Every cached run of the book: how it was trained, in which job (as recorded
+    when it trained) and how long that job took."""
     from . import runs
 
     rows = []
@@ -47,8 +48,10 @@ def timing_table() -> list[dict]:
         if not runs.is_cached(name):
             continue
         run = runs.get(name)
+        job = run.job
         rows.append({"run": name, "title": spec.title or name, "steps": spec.steps,
-                     "trainer": run.meta.get("trainer"), "seconds": run.meta.get("seconds"),
+                     "trainer": run.history.trainer, "seconds": run.history.seconds,
+                     "job": job.id, "job_runs": len(job.members), "job_seconds": job.seconds,
                      "train": run.losses["train"], "val": run.losses["val"]})
     return rows
 

@@ -233,21 +233,23 @@ def weight_grad_stats(model: Sequential, bins: int = HIST_BINS) -> list[ParamSta
     return stats
 
 
-def update_ratios(ud: list[list[float]], parameters: list[torch.Tensor]
+def update_ratios(ud: torch.Tensor, parameters: list[torch.Tensor]
                   ) -> tuple[torch.Tensor, list[str]]:
     """Plot 4: the 2-D parameters' columns of a ``History.ud``, and their names.
 
-    ``ud[step][j]`` is ``log10(std(lr * grad_j) / std(p_j))``. Returns a
-    ``(steps, n_2d)`` tensor and the legend names ``"param j"``. About -3 (an
-    update a thousandth of the data) is the lecture's rule of thumb.
+    ``ud`` is ``(records, n_params)``: ``ud[i, j]`` is ``log10(std(lr * grad_j) / std(p_j))``
+    (a nested list is accepted too). Returns a ``(records, n_2d)`` tensor and the legend
+    names ``"param j"``. About -3 (an update a thousandth of the data) is the lecture's
+    rule of thumb.
     """
-    if not ud:
+    ud = torch.as_tensor(ud, dtype=torch.float32)
+    if ud.numel() == 0:
         raise ValueError("empty ud history: train with record_ud=True")
-    if len(ud[0]) != len(parameters):
-        raise ValueError(f"ud has {len(ud[0])} columns but there are {len(parameters)} "
+    if ud.ndim != 2 or ud.shape[1] != len(parameters):
+        raise ValueError(f"ud has shape {tuple(ud.shape)} but there are {len(parameters)} "
                          f"parameters: pass the parameters of the model that was trained")
     cols = [j for j, p in enumerate(parameters) if p.ndim == 2]
-    return torch.tensor(ud)[:, cols], [f"param {j}" for j in cols]
+    return ud[:, cols], [f"param {j}" for j in cols]
 
 
 # ---------------------------------------------------------------------------

@@ -7,7 +7,9 @@ book's full-length runs; tests check the two agree.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -31,37 +33,58 @@ def learning_rate(step: int, lr: float = 0.1, decay_step: int = 100_000,
 
 @dataclass
 class History:
-    """What a run records: ``lossi[i]`` is log10 of the minibatch loss at step i;
-    ``ud[i][j]`` is log10 of parameter j's update:data ratio std(lr*grad)/std(data)."""
+    """What a training run records, whichever trainer ran it (this loop or
+    :mod:`makemore.fast`); a cached :class:`makemore.runs.Run` holds one too.
 
-    lossi: list[float] = field(default_factory=list)
-    ud: list[list[float]] = field(default_factory=list)
+    Introduced in the MLP chapter (``run.lossi``); the diagnostics chapter reads ``ud``.
+    """
+
+    lossi: torch.Tensor  # (steps,) float32: log10 of the minibatch loss at step i
+    ud: torch.Tensor  # (records, n_params) float32: log10 std(lr * grad) / std(data)
+    ud_steps: torch.Tensor  # (records,) int64: the step of each row of ud
+    trainer: str  # "plain" (this loop), "compiled" or "eager" (makemore.fast)
+    seconds: float  # wall time of the training loop
 
 
-def _progress(steps: int, progress: bool | None):
-    """tqdm on a terminal, nothing in a notebook or a log."""
+# what a trainer's ``progress`` callback receives: the number of steps done so far
+ProgressFn = Callable[[int], None]
+PROGRESS_EVERY = 1_000  # steps between two calls of a progress callback
+
+
+def _progress(steps: int, progress: bool | ProgressFn | None):
+    """tqdm on a terminal, nothing in a notebook or a log; a callback is called
+    with the steps done every :data:`PROGRESS_EVERY` steps (see ``makemore.pretrain``)."""
+    if callable(progress):
+        for i in range(steps):
+            if i % PROGRESS_EVERY == 0 and i:
+                progress(i)
+            yield i
+        progress(steps)
+        return
     if progress is None:
         progress = sys.stderr.isatty()
     if not progress:
-        return range(steps)
+        yield from range(steps)
+        return
     from tqdm.auto import trange
 
-    return trange(steps, mininterval=1.0)
+    yield from trange(steps, mininterval=1.0)
 
 
 def train(model: Sequential, X: torch.Tensor, Y: torch.Tensor, steps: int = STEPS,
           batch_size: int = BATCH_SIZE, lr: float = 0.1, decay_step: int = 100_000,
           generator: torch.Generator | None = None, record_ud: bool = False,
-          retain_grad: bool = False, progress: bool | None = None,
-          history: History | None = None) -> History:
+          retain_grad: bool = False, progress: bool | ProgressFn | None = None) -> History:
     """Minibatch SGD, exactly the lecture's loop.
 
     ``generator`` should be the one the model was built with, so that the
     minibatches continue the lecture's random stream. ``retain_grad=True`` keeps
     the gradient of every layer's ``.out`` (for the diagnostics) -- at a cost.
+    ``record_ud=True`` records the update:data ratios at every step.
     """
     parameters = model.parameters()
-    history = History() if history is None else history
+    lossi, ud = [], []  # Python floats, as the lecture; tensors at the end
+    t0 = time.perf_counter()
     model.train()
     for i in _progress(steps, progress):
         # minibatch construct
@@ -83,12 +106,17 @@ def train(model: Sequential, X: torch.Tensor, Y: torch.Tensor, steps: int = STEP
             for p in parameters:
                 p += -lr_i * p.grad
         # track stats
-        history.lossi.append(loss.log10().item())
+        lossi.append(loss.log10().item())
         if record_ud:
             with torch.no_grad():
-                history.ud.append([((lr_i * p.grad).std() / p.data.std()).log10().item()
-                                   for p in parameters])
-    return history
+                ud.append([((lr_i * p.grad).std() / p.data.std()).log10().item()
+                           for p in parameters])
+    # float32 holds every value exactly: each was a float32 loss before .item()
+    n = len(parameters)
+    return History(lossi=torch.tensor(lossi, dtype=torch.float32),
+                   ud=torch.tensor(ud, dtype=torch.float32).view(-1, n),
+                   ud_steps=torch.arange(len(ud), dtype=torch.int64),
+                   trainer="plain", seconds=time.perf_counter() - t0)
 
 
 @torch.no_grad()

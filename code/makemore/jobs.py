@@ -1,0 +1,202 @@
+"""What a run is, and the one way in to training a list of them.
+
+A :class:`RunSpec` says everything that decides a run's numbers: the network
+(``builder`` with its typed arguments), the SGD schedule, the seed and the
+trainer. :func:`train_job` trains a list of specs as one job -- the lecture's
+plain loop one by one, or :mod:`makemore.fast` all at once -- and returns what
+the run cache stores for each. The book's runs themselves are declared in
+:mod:`makemore.registry`, which is *not* part of the code the cache keys on:
+a new title or a new grid entry retrains nothing else.
+
+Introduced in the chapter "Experiments" (the grid), used by every chapter that
+loads a trained run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from . import TRAINING_MODULES, fingerprint
+from .data import Splits
+from .models import SEED, deep_mlp, mlp, new_generator
+from .nn import Sequential
+from .train import STEPS, History, calibrate, evaluate, train
+
+BUILDERS = ("mlp", "deep_mlp")
+TRAINERS = ("fast", "plain")
+
+
+def run_name(builder: str, *, init: str | None = None, batchnorm: bool = True,
+             gain: float | None = None, lr: float = 0.1) -> str:
+    """The one place a run's name is made: an MLP row is named after its init
+    (``"kaiming"``), a deep net after its configuration (``"deep_bn_g1.67_lr0.03"``)."""
+    if builder == "mlp":
+        if not init:
+            raise ValueError("an mlp run needs its init (one of makemore.models.MLP_INITS)")
+        return init
+    if gain is None:
+        raise ValueError("a deep_mlp run needs its gain")
+    return f"deep_{'bn' if batchnorm else 'nobn'}_g{gain:.3g}_lr{lr:g}"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A run: the network, the SGD schedule and the trainer.
+
+    ``builder`` is a function of :mod:`makemore.models`: ``"mlp"`` takes ``init``
+    (the lecture's loss-log row), ``"deep_mlp"`` takes ``batchnorm`` and ``gain``.
+    ``title`` is for readers only and is not part of the cache key.
+    """
+
+    name: str
+    builder: str
+    init: str | None = None  # mlp only: "original", "fix_softmax", ..., "batchnorm"
+    batchnorm: bool = False  # deep_mlp: BatchNorm after every Linear; mlp: init == "batchnorm"
+    gain: float | None = None  # deep_mlp only: the weights' gain over sqrt(fan_in)
+    lr: float = 0.1
+    decay_step: int = 100_000  # lr -> lr / 10 from this step on
+    steps: int = STEPS
+    seed: int = SEED
+    ud_every: int = 100  # record update:data ratios every this many steps (0: never)
+    # "fast": makemore.fast (compiled, vectorized); "plain": makemore.train.train, the
+    # lecture's own loop, bit for bit
+    trainer: str = "fast"
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if self.builder not in BUILDERS:
+            raise ValueError(f"unknown builder {self.builder!r}; choose one of {BUILDERS}")
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"unknown trainer {self.trainer!r}; choose one of {TRAINERS}")
+        if self.builder == "mlp" and (self.init is None or self.gain is not None
+                                      or self.batchnorm != (self.init == "batchnorm")):
+            raise ValueError(f"{self.name}: an mlp run takes init only "
+                             f"(batchnorm follows from init='batchnorm')")
+        if self.builder == "deep_mlp" and (self.gain is None or self.init is not None):
+            raise ValueError(f"{self.name}: a deep_mlp run takes batchnorm and gain, no init")
+        if self.trainer == "plain" and self.ud_every:
+            raise ValueError(f"{self.name}: the plain loop records no update:data ratios; "
+                             f"set ud_every=0 or trainer='fast'")
+
+    @property
+    def label(self) -> str:
+        """A reader's name: ``"BatchNorm, gain 1.67, lr 0.03"``, or an MLP's title."""
+        if self.builder == "mlp":
+            return self.title or self.name
+        bn = "BatchNorm" if self.batchnorm else "no BatchNorm"
+        return f"{bn}, gain {self.gain:.3g}, lr {self.lr:g}"
+
+    def build(self, generator: torch.Generator | None = None) -> Sequential:
+        """The freshly initialized model; draws from ``generator`` as the lecture."""
+        if self.builder == "mlp":
+            return mlp(self.init, generator=generator)
+        return deep_mlp(batchnorm=self.batchnorm, gain=self.gain, generator=generator)
+
+    def config(self) -> dict:
+        """Every field that decides the run's numbers: all but the name and the title."""
+        fields = dataclasses.asdict(self)
+        del fields["name"], fields["title"]
+        return fields
+
+    def key(self) -> str:
+        """Cache key: the configuration plus the fingerprint of the training code.
+
+        Not the torch version: a run trained by another torch is still this run
+        (its ``meta`` records which torch trained it)."""
+        blob = json.dumps(self.config(), sort_keys=True) + fingerprint(TRAINING_MODULES)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cost(specs: list[RunSpec]) -> float:
+    """A job's rough cost, to start the longest first: model-steps x parameters,
+    x4 for the plain loop (measured: ~4x the fast trainer's time per parameter-step)."""
+    n_params = sum(p.numel() for p in specs[0].build().parameters())
+    return len(specs) * specs[0].steps * n_params * (4 if specs[0].trainer == "plain" else 1)
+
+
+def groups(specs: list[RunSpec]) -> list[list[RunSpec]]:
+    """Split runs into jobs that can train as one vectorized batch: the fast trainer,
+    the same architecture (gains and learning rates may differ) and schedule."""
+    from .fast import same_architecture
+
+    jobs: list[list[RunSpec]] = []
+    for spec in specs:
+        for job in jobs:
+            s0 = job[0]
+            if (spec.trainer == s0.trainer == "fast"  # the plain loop trains one at a time
+                    and (s0.steps, s0.decay_step, s0.ud_every) == (spec.steps, spec.decay_step,
+                                                                   spec.ud_every)
+                    and same_architecture(s0.build(), spec.build())):
+                job.append(spec)
+                break
+        else:
+            jobs.append([spec])
+    return jobs
+
+
+def _has_batchnorm(model: Sequential) -> bool:
+    return any(hasattr(layer, "running_mean") for layer in model.layers)
+
+
+def _record(spec: RunSpec, model: Sequential, hist: History, splits: Splits) -> dict:
+    """Evaluate a freshly trained model and pack everything the cache stores."""
+    losses = evaluate(model, splits)
+    state = model.state_dict()  # before calibration: the running statistics
+    calibrated = None
+    if _has_batchnorm(model):
+        calibrated = evaluate(calibrate(model, splits.Xtr), splits)
+        model.load_state_dict(state)
+    return {
+        "spec": spec.config(), "state": state, "history": dataclasses.asdict(hist),
+        "losses": losses, "calibrated": calibrated,
+        "meta": {"device": str(model.layers[0].weight.device), "torch": str(torch.__version__),
+                 "python": platform.python_version(), "machine": platform.machine(),
+                 "threads": torch.get_num_threads()},
+    }
+
+
+def train_job(specs: list[RunSpec], splits: Splits,
+              progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Train ``specs`` as one job and return the record the cache stores for each.
+
+    Specs of the fast trainer must form one group (:func:`groups`) and train
+    vectorized; plain specs train one after the other with the lecture's loop.
+    ``progress`` is called with the steps done by the job (summed over its runs).
+    Each record's ``meta["job"]`` says which job trained it: an id, the member
+    runs, the trainer and the job's wall time (training and evaluation).
+    """
+    t0 = time.perf_counter()
+    gens = [new_generator(s.seed) for s in specs]
+    models = [s.build(g) for s, g in zip(specs, gens)]
+    if specs[0].trainer == "fast":
+        from .fast import train_many
+
+        each = None if progress is None else (lambda done: progress(done * len(specs)))
+        s0 = specs[0]
+        hists = train_many(models, splits.Xtr, splits.Ytr, steps=s0.steps,
+                           lrs=[s.lr for s in specs], decay_step=s0.decay_step,
+                           generators=gens, ud_every=s0.ud_every, progress=each)
+    else:
+        hists, before = [], 0
+        for s, m, g in zip(specs, models, gens):
+            report = None if progress is None else (lambda done, b=before: progress(b + done))
+            # MERGE: here the lead switches the plain runs to fast.train_plain(m, splits.Xtr,
+            # splits.Ytr, steps=..., lr=..., decay_step=..., generator=g, progress=report),
+            # bit-identical to train.train and faster. Until then: the lecture's loop.
+            hists.append(train(m, splits.Xtr, splits.Ytr, steps=s.steps, lr=s.lr,
+                               decay_step=s.decay_step, generator=g, progress=report))
+            before += s.steps
+    records = [_record(s, m, h, splits) for s, m, h in zip(specs, models, hists)]
+    job = {"id": uuid.uuid4().hex[:12], "members": [s.name for s in specs],
+           "trainer": hists[0].trainer, "seconds": time.perf_counter() - t0}
+    for r in records:
+        r["meta"]["job"] = job
+    return records

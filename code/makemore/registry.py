@@ -1,0 +1,62 @@
+"""The book's named runs: the lecture's loss log and the experiments' grid.
+
+Declared here, outside the modules the run cache keys on
+(:data:`makemore.TRAINING_MODULES`): a run's key is its configuration plus the
+training code (:meth:`makemore.jobs.RunSpec.key`), so editing a title here or
+adding a run retrains nothing else. Chapters read ``runs.RUNS`` (re-exported by
+:mod:`makemore.runs`); the MLP chapter introduces the first of them.
+"""
+from __future__ import annotations
+
+from .jobs import RunSpec, run_name
+
+
+def mlp_run(init: str, title: str, trainer: str = "plain") -> RunSpec:
+    """A row of the lecture's loss log: the one-hidden-layer MLP with ``init``."""
+    # The loss-log rows without BatchNorm train with the lecture's own loop: with the
+    # original init (saturated tanh, logits in the tens) the fused kernels' different
+    # rounding grows over 200k steps into a ~0.005 change of the final loss, as large
+    # as the tolerance. The loop is cheap for this small net; it records no ud history.
+    return RunSpec(run_name("mlp", init=init), "mlp", init=init, batchnorm=init == "batchnorm",
+                   decay_step=100_000, trainer=trainer, ud_every=0 if trainer == "plain" else 100,
+                   title=title)
+
+
+def deep_run(batchnorm: bool, gain: float, lr: float = 0.1, title: str = "") -> RunSpec:
+    """A run of the experiments' grid: the six-layer net of the lecture's last part."""
+    # the lecture's deep network decays the learning rate at step 150,000
+    return RunSpec(run_name("deep_mlp", batchnorm=batchnorm, gain=gain, lr=lr), "deep_mlp",
+                   batchnorm=batchnorm, gain=gain, lr=lr, decay_step=150_000, title=title)
+
+
+# The lecture's loss log, in order (train, val): what `reproduce` compares against.
+LECTURE = {
+    "original": (2.1245, 2.1682),
+    "fix_softmax": (2.07, 2.13),
+    "fix_tanh": (2.0356, 2.1027),
+    "kaiming": (2.0377, 2.1070),
+    "batchnorm": (2.0674, 2.1057),  # evaluated with the running statistics
+    "batchnorm_calibrated": (2.0668, 2.1048),  # after the calibration pass
+}
+
+GAINS = (0.5, 1.0, 5 / 3, 3.0)
+LRS = (0.03, 0.3, 1.0)  # besides 0.1, tried at tanh's gain 5/3
+
+
+def grid() -> list[RunSpec]:
+    """The experiments' grid: each gain at lr 0.1, each other lr at gain 5/3,
+    without and with BatchNorm."""
+    return [deep_run(bn, gain, lr) for bn in (False, True)
+            for gain, lr in [(g, 0.1) for g in GAINS] + [(5 / 3, lr) for lr in LRS]]
+
+
+RUNS: dict[str, RunSpec] = {s.name: s for s in [
+    mlp_run("original", "original"),
+    mlp_run("fix_softmax", "fix softmax confidently wrong"),
+    mlp_run("fix_tanh", "fix tanh layer too saturated at init"),
+    mlp_run("kaiming", "use semi-principled Kaiming init"),
+    mlp_run("batchnorm", "add a BatchNorm layer", trainer="fast"),
+    *grid(),
+]}
+# The lecture's last network: 6 layers with BatchNorm, gain 1, cut at 1,000 steps there.
+DEEP_BN = run_name("deep_mlp", batchnorm=True, gain=1.0, lr=0.1)
