@@ -96,7 +96,9 @@ _SCRIPT = """(function () {
   var img = root.querySelector("img.mm-frame");
   var first = img.getAttribute("src");  // the initial frame is stored once, in the img
   var inputs = root.querySelectorAll("[data-mm-control]");
-  function pick(el) { return el.type === "checkbox" ? (el.checked ? 1 : 0) : parseInt(el.value, 10); }
+  function pick(el) {
+    return el.type === "checkbox" ? (el.checked ? 1 : 0) : parseInt(el.value, 10);
+  }
   function show() {
     var key = [];
     for (var i = 0; i < inputs.length; i++) {
@@ -123,7 +125,8 @@ _SCRIPT = """(function () {
 _STYLE = """<style>
 .mm-explorer { margin: 1em 0; max-width: 100%; }
 .mm-explorer img.mm-frame { display: block; max-width: 100%; height: auto; background: white; }
-.mm-controls { display: flex; flex-wrap: wrap; gap: .4em 1.5em; align-items: center; margin: .3em 0 .5em; }
+.mm-controls { display: flex; flex-wrap: wrap; gap: .4em 1.5em; align-items: center;
+                margin: .3em 0 .5em; }
 .mm-controls label { display: inline-flex; gap: .5em; align-items: center; }
 .mm-controls input[type=range] { width: min(18em, 55vw); }
 .mm-controls output { font-variant-numeric: tabular-nums; min-width: 4em; }
@@ -149,7 +152,7 @@ def static_explorer(draw: Callable[..., Figure], controls: Sequence[Control], na
     frames: dict[str, tuple[str, str]] = {}
     size = None
     for combo in itertools.product(*(range(len(c.values)) for c in controls)):
-        values = {c.name: c.values[i] for c, i in zip(controls, combo)}
+        values = {c.name: c.values[i] for c, i in zip(controls, combo, strict=True)}
         fig = draw(**values)
         png = figure_png(fig, dpi=dpi)
         size = size or _png_size(png)
