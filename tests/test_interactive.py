@@ -64,6 +64,7 @@ def test_normalization_static_frames(case, monkeypatch):
     assert len(payload["frames"]) == len(c.stops)
     assert payload["labels"][0][int(fig["data-mm-frame"])] == f"{c.batch[0]:+.1f}"
     assert f"batch of {len(c.batch)} inputs" in fig.find("img")["alt"]
+    assert ("notebook" in fig.find("figcaption").text) == (case == "notebook")
     assert len(markup) < 300_000, "keep the static version small"
 
 

@@ -174,12 +174,13 @@ def normalization_static(case: str = "book"):
                 f"{mean:+.2f}, std {std:.2f}. After BatchNorm the outputs range from "
                 f"{y.min():+.2f} to {y.max():+.2f}, and every example's output has moved.")
 
-    name = "normalization" if case == "book" else f"normalization-{case}"
+    name, intro = (("normalization", "") if case == "book" else
+                   (f"normalization-{case}", "The lecture notebook's five numbers. "))
     draw = partial(normalization_figure, batch=c.batch, xlim=c.xlim)
     return as_html(static_explorer(
         draw, [ctrl], name, alt=alt,
-        caption="Drag the slider: example 0 moves, the batch mean and std follow it, and "
-                "so does the normalized output of every other example in the batch."))
+        caption=intro + "Drag the slider: example 0 moves, the batch mean and std follow "
+                "it, and so does the normalized output of every other example in the batch."))
 
 
 # ---------------------------------------------------------------------------
