@@ -3,10 +3,9 @@ redraw when a control moves, the static versions hold every frame inline with no
 network, and the chapters show the live code without running it at build time."""
 from __future__ import annotations
 
-import base64
-import json
 import re
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -15,102 +14,11 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from bs4 import BeautifulSoup  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 from makemore import interactive, models  # noqa: E402
-from makemore.interactive import Control  # noqa: E402
+from test_explorer import parse  # noqa: E402  (the generic explorer's test helpers)
 
 REPO = Path(__file__).resolve().parents[1]
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def parse(markup: str):
-    """The explorer's figure element, its JSON payload and its script."""
-    soup = BeautifulSoup(markup, "html.parser")
-    fig = soup.find("figure", class_="mm-explorer")
-    payload = json.loads(fig.find("script", type="application/json").string)
-    return soup, fig, payload
-
-
-def frame_png(uri: str) -> bytes:
-    head, data = uri.split(",", 1)
-    assert head == "data:image/png;base64"
-    png = base64.b64decode(data)
-    assert png.startswith(PNG)
-    return png
-
-
-def dot(x: float = 0.0, flag: bool = False) -> Figure:
-    fig = Figure(figsize=(2, 1))
-    fig.subplots().plot([x], [1 if flag else 0], "o")
-    return fig
-
-
-# ---------------------------------------------------------------------------
-# static explorers
-
-
-def test_control_checks_its_values():
-    with pytest.raises(ValueError, match="labels"):
-        Control("x", "x", (1, 2), ("1",))
-    with pytest.raises(ValueError, match="two values"):
-        Control("b", "b", (1, 2, 3), ("1", "2", "3"), kind="checkbox")
-    with pytest.raises(ValueError, match="kind"):
-        Control("x", "x", (1,), ("1",), kind="knob")
-    with pytest.raises(ValueError, match="initial"):
-        Control("x", "x", (1,), ("1",), initial=1)
-
-
-def test_static_explorer_holds_one_frame_per_combination():
-    controls = [Control("x", "x", (0.0, 1.0, 2.0), ("0", "1", "2"), initial=1),
-                Control("flag", "flag", (False, True), ("off", "on"), kind="checkbox")]
-    markup = interactive.static_explorer(dot, controls, "demo",
-                                         alt=lambda x, flag: f"x={x} flag={flag}")
-    soup, fig, payload = parse(markup)
-    assert fig["id"] == "mm-explorer-demo"
-    assert fig["data-mm-frame"] == "1-0"
-    assert sorted(payload["frames"]) == sorted(f"{i}-{j}" for i in range(3) for j in range(2))
-    assert payload["labels"] == [["0", "1", "2"], ["off", "on"]]
-    img = fig.find("img", class_="mm-frame")
-    assert payload["frames"]["1-0"] == [None, "x=1.0 flag=False"], "the img holds frame 1-0"
-    assert img["alt"] == "x=1.0 flag=False"
-    srcs = [img["src"]] + [src for src, _ in payload["frames"].values() if src]
-    sizes = {interactive._png_size(frame_png(src)) for src in srcs}
-    assert len(sizes) == 1, "every frame has the same pixel size (no tight bbox)"
-    assert len(set(srcs)) == 6, "each frame stored once"
-    assert (int(img["width"]), int(img["height"])) == sizes.pop()
-    rng = fig.find("input", type="range")
-    assert (rng["min"], rng["max"], rng["value"]) == ("0", "2", "1")
-    assert fig.find("input", type="checkbox") is not None
-    # the controls show up only once the script runs
-    assert fig.find("div", class_="mm-controls").has_attr("hidden")
-    script = soup.find_all("script")[-1].string
-    assert '"mm-explorer-demo"' in script
-    assert "%%" not in soup.find("style").string, "CSS is written as is, not %-formatted"
-
-
-def test_static_explorer_needs_no_network():
-    markup = interactive.static_explorer(
-        dot, [Control("x", "x", (0.0, 1.0), ("a", "b"), kind="select")], "net")
-    assert "http:" not in markup and "https:" not in markup
-    soup, fig, _ = parse(markup)
-    assert all(not s.get("src") for s in soup.find_all("script"))
-    assert [o.string for o in fig.find("select").find_all("option")] == ["a", "b"]
-
-
-def test_static_explorer_rejects_bad_names():
-    with pytest.raises(ValueError):
-        interactive.static_explorer(dot, [Control("x", "x", (0.0,), ("0",))], "Bad Name")
-    with pytest.raises(ValueError):
-        interactive.static_explorer(dot, [], "empty")
-
-
-def test_payload_cannot_close_its_script_tag():
-    markup = interactive.static_explorer(
-        dot, [Control("x", "x", (0.0,), ("</script>",))], "esc")
-    soup, fig, payload = parse(markup)
-    assert payload["labels"] == [["</script>"]]
 
 
 # ---------------------------------------------------------------------------
@@ -143,16 +51,69 @@ def test_normalization_figure_shows_the_batch_statistics():
     assert "after BatchNorm" in bottom.get_title()
 
 
-def test_normalization_static_frames():
-    markup = interactive.normalization_static().data
+@pytest.mark.parametrize("case", ["book", "notebook"])
+def test_normalization_static_frames(case, monkeypatch):
+    c = interactive.NORM_CASES[case]
+    if case == "notebook":  # three of its stops are enough here (a frame costs ~0.5 s)
+        c = replace(c, stops=(-30.0, c.batch[0], 30.0))
+        monkeypatch.setitem(interactive.NORM_CASES, case, c)
+    markup = interactive.normalization_static(case).data
     _, fig, payload = parse(markup)
-    assert len(payload["frames"]) == len(interactive.NORM_VALUES)
-    assert payload["labels"][0][int(fig["data-mm-frame"])] == f"{interactive.BATCH[0]:+.1f}"
+    assert fig["id"] == ("mm-explorer-normalization" if case == "book"
+                         else "mm-explorer-normalization-notebook"), "one id per explorer"
+    assert len(payload["frames"]) == len(c.stops)
+    assert payload["labels"][0][int(fig["data-mm-frame"])] == f"{c.batch[0]:+.1f}"
+    assert f"batch of {len(c.batch)} inputs" in fig.find("img")["alt"]
+    assert ("notebook" in fig.find("figcaption").text) == (case == "notebook")
     assert len(markup) < 300_000, "keep the static version small"
+
+
+def test_notebook_case_is_the_lecture_notebooks_widget():
+    """cell 22 of the notebook: torch.randn(5) * 5 with seed 2147483647 + 1, x[0] on a
+    slider over -30..30 in steps of 0.5 that starts at 0, y = (x - mu) / sig."""
+    x = interactive.notebook_batch()
+    assert len(x) == 5
+    # the draw, printed to 2 decimals: a changed seed, count or scale shows here
+    assert [round(v, 2) for v in x] == [-1.81, 5.35, 0.46, 2.44, -0.45]
+    c = interactive.NORM_CASES["notebook"]
+    assert c.batch == (0.0, *x[1:]) and c.slider == (-30.0, 30.0, 0.5)
+    assert c.xlim[0] < min(c.stops) and max(c.stops) < c.xlim[1]
+    y, mean, std = interactive.normalize(c.batch)
+    t = torch.tensor(c.batch)
+    assert torch.allclose(y, (t - t.mean()) / t.std(), atol=1e-5), "the notebook's formula"
+    assert (f"{mean:.2f}", f"{std:.2f}") == ("1.56", "2.39")
+
+
+def test_unknown_case_lists_the_cases():
+    with pytest.raises(ValueError, match="book, notebook"):
+        interactive.normalization_static("lecture")
+
+
+def test_gaussian_is_drawn_with_scipy(monkeypatch):
+    """The figure's Gaussians are ``scipy.stats.norm.pdf``, as in the lecture's notebook."""
+    from scipy.stats import norm
+
+    calls = []
+    pdf = norm.pdf
+    monkeypatch.setattr(norm, "pdf", lambda x, loc, scale: calls.append((loc, scale))
+                        or pdf(x, loc, scale))
+    fig = interactive.normalization_figure(2.0, gamma=1.5, beta=0.5)
+    _, mean, std = interactive.normalize([2.0, *interactive.BATCH[1:]])
+    assert calls == [(pytest.approx(mean), pytest.approx(std)), (0.5, 1.5)]
+    top = fig.axes[0]
+    curve = top.lines[0]
+    assert max(curve.get_ydata()) == pytest.approx(pdf(mean, mean, std), rel=1e-3)
 
 
 def test_normalization_widget_redraws():
     w = interactive.normalization_widget()
+    nb = interactive.normalization_widget("notebook")
+    x0 = next(c for c in nb.children if getattr(c, "description", "") == "example 0")
+    assert (x0.min, x0.max, x0.step, x0.value) == (-30, 30, 0.5, 0)
+    x0.value = 30.0
+    _, mean, _ = interactive.normalize([30.0, *interactive.NORM_CASES["notebook"].batch[1:]])
+    assert f"mean {mean:+.2f}" in nb.result.axes[0].get_title()
+    assert nb.result.axes[0].get_xlim() == interactive.NORM_CASES["notebook"].xlim
     sliders = {c.description: c for c in w.children if hasattr(c, "description")}
     assert {"example 0", "gamma", "beta"} <= set(sliders)
     sliders["example 0"].value = 7.0
@@ -170,7 +131,8 @@ def test_normalization_widget_redraws():
 def small_data(monkeypatch):
     g = torch.Generator().manual_seed(0)
     data = (torch.randint(0, 27, (500, 3), generator=g), torch.randint(0, 27, (500,), generator=g))
-    monkeypatch.setattr(interactive, "_train_split", lambda: data)
+    monkeypatch.setattr(interactive, "load_splits",
+                        lambda: types.SimpleNamespace(Xtr=data[0], Ytr=data[1]))
     return data
 
 
@@ -237,13 +199,6 @@ def test_weight_columns_name_the_weight_matrices():
     params = model.parameters()
     assert all(params[j].ndim == 2 for j, _, _ in cols)
     assert [b for _, _, b in cols] == list(range(7))
-
-
-def test_smooth_is_a_trailing_mean():
-    t = torch.arange(10, dtype=torch.float32).view(-1, 1) ** 2
-    s = interactive.smooth(t, 3)
-    expected = [t[max(0, i - 2): i + 1].mean().item() for i in range(10)]
-    assert s.view(-1).tolist() == pytest.approx(expected)
 
 
 def test_run_label():

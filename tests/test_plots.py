@@ -142,3 +142,14 @@ def test_stats_table_for_activations_gradients_and_weights(diagnosis):
     assert weights[0] == "| parameter | shape | grad mean | grad std | grad:data |"
     assert weights[2].startswith("| 0 | (27, 10) |")
     assert plots.stats_table([]) == ""
+
+
+def test_smooth_is_a_trailing_mean():
+    t = torch.arange(10, dtype=torch.float32).view(-1, 1) ** 2
+    s = plots.smooth(t, 3)
+    expected = [t[max(0, i - 2): i + 1].mean().item() for i in range(10)]
+    assert s.shape == t.shape and s.dtype == t.dtype
+    assert s.view(-1).tolist() == pytest.approx(expected)
+    assert torch.equal(plots.smooth(t, 1), t), "a window of one leaves the rows as they are"
+    with pytest.raises(ValueError, match="at least 1"):
+        plots.smooth(t, 0)

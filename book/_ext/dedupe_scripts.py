@@ -9,6 +9,13 @@ check does not recognize as the same script. The second copy throws "Identifier
 
 This drops the repeats from the page's ``script_files``, comparing a script by its file
 name (``None`` and ``''`` alike) and attributes, inline body included.
+
+Upstream: sphinx-doc/sphinx#13402 ("Sphinx.add_js_file(): replace ``None`` filename with
+``''`` before passing to HTML builder"), released in Sphinx 8.2.2 (2025-03-02): "Ensure
+inline <script/> tags are written exactly once". Jupyter Book 1.x pins ``sphinx~=7.0``
+and Sphinx 7.4.7 is the last 7.x, so the book needs this until it builds with Sphinx
+8.2.2 or newer; then delete this file and its line in ``_config.yml``.
+``tests/test_book_cache.py::test_dedupe_scripts_is_still_needed`` fails on that day.
 """
 from __future__ import annotations
 

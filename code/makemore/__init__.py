@@ -17,6 +17,7 @@ The shared package behind the book. Each module holds one idea:
 - :mod:`makemore.fold`     folding an eval-mode BatchNorm into the Linear before it
 - :mod:`makemore.report`   the reproduction report: this build vs the lecture's loss log
 - :mod:`makemore.interactive`  the book's sliders, live (ipywidgets) and static (HTML)
+- :mod:`makemore.explorer`     one figure + controls -> a live widget or static HTML
 """
 from __future__ import annotations
 

@@ -81,6 +81,23 @@ def _as_tensor(x) -> torch.Tensor:
 # ---------------------------------------------------------------------------
 # training curves
 
+def smooth(t: torch.Tensor, window: int) -> torch.Tensor:
+    """Trailing mean over ``window`` rows (fewer at the start), per column.
+
+    Row ``i`` is the mean of rows ``max(0, i - window + 1) .. i``: a curve of noisy
+    records (update:data ratios, losses) with the same length and steps as ``t``,
+    unlike the lecture's non-overlapping window means of :func:`plot_loss`.
+    Introduced for the training explorer of "Diagnostics".
+    """
+    if window < 1:
+        raise ValueError(f"smooth: window must be at least 1, got {window}")
+    c = torch.cumsum(t.double(), 0)  # (rows, ...) running sums, in float64 against drift
+    out = c.clone()
+    out[window:] = c[window:] - c[:-window]  # sum of the last `window` rows
+    n = torch.clamp(torch.arange(1, len(t) + 1, dtype=torch.float64), max=window)
+    return (out / n.view(-1, *([1] * (t.ndim - 1)))).to(t.dtype)
+
+
 def plot_loss(lossi: Sequence[float] | torch.Tensor, window: int = 1000,
               ax: Axes | None = None, label: str | None = None) -> Axes:
     """The log10 minibatch loss per step (faint) and its mean over ``window`` steps.
