@@ -62,7 +62,7 @@ class RunSpec:
         fields.pop("name")
         fields.pop("title")
         blob = json.dumps(fields, sort_keys=True, default=str)
-        blob += fingerprint(TRAINING_MODULES) + torch.__version__
+        blob += fingerprint(TRAINING_MODULES)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
