@@ -59,7 +59,10 @@ if importlib.util.find_spec("makemore") is None:
     package = "makemore-book @ git+https://github.com/{GITHUB}@v{version}"
     subprocess.run(pip + [package], check=True)
     os.environ.setdefault("MAKEMORE_DATA_DIR", os.path.expanduser("~/makemore-data"))
-    subprocess.run([sys.executable, "-m", "makemore", "fetch-runs"], check=True)
+    # the trained runs; where that fails (offline), a chapter trains what it needs
+    fetch = subprocess.run([sys.executable, "-m", "makemore", "fetch-runs"],
+                           capture_output=True, text=True)
+    print(fetch.stdout + fetch.stderr)
 import makemore.book  # glue without installing myst-nb (and Sphinx) only for it
 
 makemore.book.provide_glue()'''
