@@ -90,6 +90,7 @@ def _tar_gz(files: dict[str, bytes]) -> bytes:
 def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        os.fchmod(fd, 0o644)  # published files: readable by the web server, like any
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
