@@ -428,6 +428,10 @@ THEME_A11Y: dict[str, str] = {
     # toggle, <summary aria-label="Toggle hidden content"> around "Show code cell
     # source" (myst_nb/sphinx_.py; no upstream issue found).
     "label-content-name-mismatch": "pydata/pydata-sphinx-theme#1499, #1941; myst-nb",
+    # Sphinx's HTML writer: the bibliography's <div role="list" class="citation-list">
+    # holds citations with role="doc-biblioentry", not list items (no upstream issue
+    # found).
+    "aria-required-children": "Sphinx citation-list markup",
 }
 
 
@@ -455,7 +459,8 @@ AXE_RUN = """async () => {
             // the book's own content: the article body, less what the theme adds to it
             const ours = !!(el && el.closest('article.bd-article') && !el.closest(
                 '.headerlink, .copybtn, .header-article, .prev-next-area, ' +
-                'summary[aria-label="Toggle hidden content"]'));  // myst-nb's toggle
+                'summary[aria-label="Toggle hidden content"], ' +  // myst-nb's toggle
+                '.citation-list'));  // Sphinx's bibliography markup
             return {target: n.target.join(' '), html: n.html.slice(0, 160), ours};
         })}));
 }"""
