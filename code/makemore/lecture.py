@@ -224,13 +224,13 @@ _NUMBER = re.compile(r"[-+]?\d+(?:\.(\d*))?(?:e[-+]?\d+)?")
 
 def _close(a: str, b: str, rtol: float) -> bool:
     """Same numbers in the same text, each within ``rtol`` or one unit of its last digit."""
-    na, nb = _NUMBER.findall(a), [m.group(0) for m in _NUMBER.finditer(b)]
-    ma = [m.group(0) for m in _NUMBER.finditer(a)]
-    if len(ma) != len(nb) or _NUMBER.sub("#", a) != _NUMBER.sub("#", b):
+    xs, ys = list(_NUMBER.finditer(a)), list(_NUMBER.finditer(b))
+    if len(xs) != len(ys) or _NUMBER.sub("#", a) != _NUMBER.sub("#", b):
         return False
-    for x, y, decimals in zip(ma, nb, na):
-        ulp = 0.0 if "e" in x else 10.0 ** -len(decimals)
-        if abs(float(x) - float(y)) > max(rtol * abs(float(x)), ulp):
+    for x, y in zip(xs, ys):
+        # one unit of the last printed decimal, for fixed-point numbers like "+0.000000"
+        ulp = 0.0 if "e" in x.group(0) else 10.0 ** -len(x.group(1) or "")
+        if abs(float(x.group(0)) - float(y.group(0))) > max(rtol * abs(float(x.group(0))), ulp):
             return False
     return True
 
@@ -305,13 +305,13 @@ def compare(printed: dict[int, str]) -> list[Row]:
 
 
 def table(rows: list[Row], names_per_row: int = 5) -> str:
-    """A Markdown table: printout | the notebook printed | this build | same
+    """A Markdown table: cell: printout | the notebook printed | this build | same
     (✓ equal strings, ≈ within :data:`GRAD_RTOL`, ✗ different).
 
     Sampled names (no label) are grouped ``names_per_row`` to a row to keep it short.
     """
-    out = ["| cell | printout | the notebook printed | this build | same |",
-           "| ---: | --- | --- | --- | :---: |"]
+    out = ["| cell: printout | the notebook printed | this build | same |",
+           "| --- | --- | --- | :---: |"]
     i = 0
     while i < len(rows):
         r = rows[i]
@@ -326,7 +326,7 @@ def table(rows: list[Row], names_per_row: int = 5) -> str:
         label = r.label or f"names {i - _first(rows, r.cell) + 1}-{i - _first(rows, r.cell) + len(group)}"
         ok = ("✓" if all(g.exact for g in group) else "≈" if all(g.same for g in group)
               else "✗")
-        out.append(f"| {r.cell} | {label} | `{nb}` | `{build}` | {ok} |")
+        out.append(f"| {r.cell}: {label} | `{nb}` | `{build}` | {ok} |")
         i += len(group)
     return "\n".join(out)
 
