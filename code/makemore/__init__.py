@@ -16,6 +16,7 @@ The shared package behind the book. Each module holds one idea:
 - :mod:`makemore.sample`   sampling names from a trained model
 - :mod:`makemore.fold`     folding an eval-mode BatchNorm into the Linear before it
 - :mod:`makemore.report`   the reproduction report: this build vs the lecture's loss log
+- :mod:`makemore.lecture`  the lecture notebook's printouts, recomputed and compared
 - :mod:`makemore.interactive`  the book's sliders, live (ipywidgets) and static (HTML)
 - :mod:`makemore.explorer`     one figure + controls -> a live widget or static HTML
 - :mod:`makemore.bundle`   the run cache as one verified bundle: pack, fetch (Binder, Colab)
