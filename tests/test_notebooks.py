@@ -322,7 +322,7 @@ def binder_env(tmp_path_factory):
     t1 = time.perf_counter()
     subprocess.run(["bash", str(BINDER / "postBuild")], check=True, env=env, cwd=REPO)
     fetched = sorted(p.name for p in cache.iterdir())
-    assert fetched == sorted(runs._path(s).name for s in runs.RUNS.values()), fetched
+    assert fetched == sorted(runs.path_of(s).name for s in runs.RUNS.values()), fetched
     print(f"postBuild (names.txt, {len(fetched)} runs fetched): {time.perf_counter() - t1:.0f} s")
     # the kernel "python3" is this venv's python, whatever else is installed
     spec = root / "jupyter-path" / "kernels" / "python3"

@@ -102,7 +102,7 @@ def plot_loss(lossi: Sequence[float] | torch.Tensor, window: int = 1000,
               ax: Axes | None = None, label: str | None = None) -> Axes:
     """The log10 minibatch loss per step (faint) and its mean over ``window`` steps.
 
-    A single minibatch's loss is noisy; the lecture averages non-overlapping
+    A single minibatch's loss is noisy; makemore part 5 averages non-overlapping
     windows, ``torch.tensor(lossi).view(-1, 1000).mean(1)``, to see the trend.
     A last, incomplete window is left out of the mean. Call again on the same
     ``ax`` with another ``label`` to compare runs.
