@@ -1,8 +1,10 @@
-"""makemore.fast must train exactly like the plain loop of makemore.train.
+"""makemore.fast must train like the plain loop of makemore.train.
 
-The eager path runs the same ops as the plain loop and agrees to the bit; the
-compiled path may round differently (fused kernels sum in another order), so it
-is held to 1e-5 relative. Tests that compile are marked slow (each new
+The fast step is the plain loop's math with a hand-derived backward pass
+(tests/test_fastgrad.py checks it against autograd in float64); in float32 both
+paths round differently from autograd, so eager and compiled runs are held to
+1e-5 relative over a few hundred steps. ``fast.train_plain`` is the plain loop
+itself and must agree to the bit. Tests that compile are marked slow (each new
 architecture costs 10-60 s of compilation on a cold cache).
 """
 from __future__ import annotations
@@ -89,7 +91,9 @@ def test_chunked_draws_consume_the_generator_like_single_draws():
 
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_eager_matches_plain_loop(name, splits):
-    steps = 60
+    # "original" starts with a loss of ~27 and amplifies a rounding difference about
+    # tenfold every 20 steps (chaos, not a bug): compare its first 24 steps only
+    steps = 24 if name == "original" else 60
     plain, g_plain, lossi, _ = plain_run(name, splits, steps)
     model, g, hist = fast_run(name, splits, steps, compile=False)
     assert hist.trainer == "eager"
@@ -116,6 +120,35 @@ def test_eager_update_data_ratios_and_tail(splits):
     assert_same_model(model, plain, RTOL)
 
 
+@pytest.mark.parametrize("name", ["original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm",
+                                  "deep_bn"])
+def test_train_plain_is_the_plain_loop_to_the_bit(name, splits):
+    steps = 300  # with a learning-rate decay at step 150
+    model, g = build(name)
+    done = []
+    hist = fast.train_plain(model, splits.Xtr, splits.Ytr, steps=steps, lr=0.2, decay_step=150,
+                            generator=g, progress=done.append)
+    ref_model, gr = build(name)
+    ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=150,
+                      generator=gr, progress=False)
+    assert hist.trainer == "plain" and hist.seconds > 0
+    assert torch.equal(hist.lossi, torch.tensor(ref.lossi))
+    assert hist.ud.shape == (0, len(model.parameters())) and hist.ud_steps.shape == (0,)
+    assert_same_model(model, ref_model, 0.0)
+    assert torch.equal(g.get_state(), gr.get_state())
+    assert done[-1] == steps  # the final progress call
+
+
+def test_progress_is_called_and_ends_at_steps(splits, monkeypatch):
+    ticks = iter(range(0, 10**6, 5))  # a clock that advances 5 s per look
+    monkeypatch.setattr(fast.time, "perf_counter", lambda: next(ticks))
+    model, g = build("kaiming")
+    done = []
+    fast.train_fast(model, splits.Xtr, splits.Ytr, generator=g, steps=10, compile=False,
+                    progress=done.append)
+    assert done == [4, 8, 10, 10]  # after every call of UNROLL steps, then the final one
+
+
 def test_no_ud_and_no_steps(splits):
     model, g = build("kaiming")
     hist = fast.train_fast(model, splits.Xtr, splits.Ytr, generator=g, steps=0, compile=False)
@@ -123,7 +156,7 @@ def test_no_ud_and_no_steps(splits):
     assert hist.lossi.shape == (0,) and hist.ud.shape == (0, n) and hist.ud_steps.shape == (0,)
 
 
-def test_eager_vmap_matches_solo_runs(splits):
+def test_eager_batch_matches_solo_runs(splits):
     gains, lrs = (0.5, 5 / 3, 3.0), (0.1, 0.2, 0.05)
     built = [build("deep_bn", gain=gain) for gain in gains]
     hists = fast.train_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=40, lrs=lrs,
@@ -221,7 +254,7 @@ def test_compiled_ud_eager_equal_and_deterministic(splits):
 
 
 @pytest.mark.slow
-def test_compiled_vmap_matches_solo_runs(splits):
+def test_compiled_batch_matches_solo_runs(splits):
     gains, lrs = (0.5, 1.0, 5 / 3, 3.0), (0.1, 0.2, 0.1, 0.2)
     built = [build("deep_bn", gain=gain) for gain in gains]
     hists = fast.train_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=STEPS,

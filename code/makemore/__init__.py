@@ -27,7 +27,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # The modules whose source decides the numbers a training run produces. The run
 # cache is keyed on these (plus the run's configuration), so editing a plot helper
 # does not retrain anything, while editing a layer or the trainer does.
-TRAINING_MODULES = ("data.py", "nn.py", "models.py", "train.py", "fast.py", "runs.py")
+TRAINING_MODULES = ("data.py", "nn.py", "models.py", "train.py", "fast.py", "fastgrad.py",
+                    "runs.py")
 
 
 def fingerprint(files: tuple[str, ...] | None = None) -> str:

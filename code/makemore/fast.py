@@ -6,27 +6,27 @@ batch size 32 the arithmetic is tiny (a few hundred thousand multiply-adds per
 layer), so most of a step's millisecond is *overhead*, not math. This module
 removes the overhead without changing the math:
 
-1. **A pure function of the tensors.** The model's layer list is turned into a
-   "plan" (layer kinds and their flags), and :func:`functional_forward` runs the
-   same ops as :mod:`makemore.nn` on tensors passed in, returning the new
-   BatchNorm running statistics instead of assigning them.
-2. **Gradients by transformation.** ``torch.func.grad_and_value`` turns
-   "loss of the parameters" into "gradient and loss of the parameters" -- a
-   function again, which ...
-3. **... the compiler sees whole.** ``torch.compile`` traces forward, backward
-   and the SGD update of :data:`UNROLL` steps into one graph and generates fused
-   C++ for it: one Python call per 4 steps instead of hundreds of small ones.
-4. **Many models at once.** ``torch.func.vmap`` turns the step of one model into
-   the step of a stack of models of the same architecture (say 8 gains or
-   learning rates); each model still sees only its own minibatches.
+1. **The model as data.** The layer list is reduced to a "plan" (layer kinds and
+   their flags); the parameters of all models of a job are stacked along a new
+   dim 0, ``(M, ...)``.
+2. **Backpropagation by hand.** :mod:`makemore.fastgrad` runs the forward pass and
+   the backward pass the next lecture derives, layer by layer, as batched matrix
+   products (``torch.bmm`` over the ``M`` models) and a few elementwise ops: no
+   autograd graph, no ``vmap``. Each model still sees only its own minibatches.
+3. **The compiler sees whole steps.** ``torch.compile`` turns :data:`UNROLL` steps
+   (forward, backward, SGD update) into one graph of fused C++ loops around the
+   matrix products: one Python call per 4 steps instead of hundreds of small ones.
 
 What stays exactly as in the plain loop: the minibatch indices (drawn from each
 model's own generator, the same stream), the learning-rate schedule and the
-update ``p += -lr * grad``. Run eagerly (``compile=False``), the step agrees with
-the plain loop to the bit. Compiled, only rounding differs (fused kernels sum in
-another order): minibatch losses agree to ~1e-6 relative over hundreds of
-steps, and the deep BatchNorm net's final train/val losses after 200,000 steps
-to ~1e-5 -- far below the effect of another seed.
+update ``p += -lr * grad``. Only rounding differs (a hand-derived gradient and
+fused kernels sum in another order): minibatch losses agree to ~1e-6 relative
+over hundreds of steps, and the deep BatchNorm net's final train/val losses after
+200,000 steps to ~1e-5 -- far below the effect of another seed.
+
+:func:`train_plain` is the other way to save time: the plain loop itself, bit for
+bit, with less Python around the same kernels (for the runs that must match the
+lecture's loop exactly).
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from . import fastgrad
 from .nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
 from .train import default_device, learning_rate
 
@@ -56,12 +57,12 @@ class FastHistory:
     lossi: torch.Tensor     # (steps,) float32: log10 of the minibatch loss at each step
     ud: torch.Tensor        # (n_records, n_params) float32: log10 update:data ratio per parameter
     ud_steps: torch.Tensor  # (n_records,) int64: the steps at which ud was recorded
-    trainer: str            # "compiled" or "eager"
+    trainer: str            # "compiled", "eager" or "plain"
     seconds: float          # wall time of the training loop (compilation included)
 
 
 # ---------------------------------------------------------------------------------------
-# the forward pass as a pure function
+# the model as data: layer kinds and flags
 
 # the layers this trainer knows, by exact type: a subclass may change the math
 _KINDS = {Embedding: "embedding", Flatten: "flatten", Linear: "linear",
@@ -69,8 +70,8 @@ _KINDS = {Embedding: "embedding", Flatten: "flatten", Linear: "linear",
 
 
 def _plan(model: Sequential) -> tuple:
-    """The model reduced to what its forward pass needs besides tensors: each
-    layer's kind and flags. Equal plans run the same code."""
+    """The model reduced to what its step needs besides tensors: each layer's kind
+    and flags. Equal plans run the same code."""
     plan = []
     for layer in model.layers:
         kind = _KINDS.get(type(layer))
@@ -91,120 +92,54 @@ def _buffers(model: Sequential) -> list[torch.Tensor]:
     return [t for layer in model.layers for t in layer.buffers().values()]
 
 
-def _batchnorm(x, gamma, beta, running_mean, running_stat, eps, momentum, unbiased, track_std):
-    """:class:`makemore.nn.BatchNorm1d` in training mode, op for op. Returns the
-    output and the new running statistics (mean, then var or std)."""
-    xmean = x.mean(0, keepdim=True)
-    if track_std:
-        xstd = x.std(0, keepdim=True, unbiased=unbiased)
-        xhat = (x - xmean) / (xstd if eps == 0 else torch.sqrt(xstd**2 + eps))
-        stat = xstd
-    else:
-        xvar = x.var(0, keepdim=True, unbiased=unbiased)
-        xhat = (x - xmean) / torch.sqrt(xvar + eps)
-        n = x.shape[0]
-        stat = xvar if unbiased else xvar * n / (n - 1)  # running_var is always unbiased
-    out = gamma * xhat + beta
-    # the running statistics are not trained by the gradient: detach them
-    m = momentum
-    new_mean = (1 - m) * running_mean + m * xmean.detach().squeeze(0)
-    new_stat = (1 - m) * running_stat + m * stat.detach().squeeze(0)
-    return out, [new_mean, new_stat]
-
-
-def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[torch.Tensor],
-                       x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Run the layers of ``plan`` in training mode on ``x`` with the given tensors
-    (in ``model.parameters()`` and BatchNorm-buffer order). Returns the logits
-    and the updated BatchNorm buffers; nothing is modified in place."""
-    params, buffers = iter(params), iter(buffers)
-    new_buffers: list[torch.Tensor] = []
-    for kind, *flags in plan:
-        if kind == "embedding":
-            x = next(params)[x]
-        elif kind == "flatten":
-            x = x.view(x.shape[0], -1)
-        elif kind == "linear":
-            x = x @ next(params)
-            if flags[0]:  # has a bias
-                x = x + next(params)
-        elif kind == "batchnorm":
-            x, stats = _batchnorm(x, next(params), next(params), next(buffers), next(buffers),
-                                  *flags)
-            new_buffers += stats
-        elif kind == "tanh":
-            x = torch.tanh(x)
-    return x, new_buffers
-
-
 # ---------------------------------------------------------------------------------------
 # SGD steps, as a function from old tensors to new tensors
 
 # Steps per compiled call. The compiler unrolls them into one graph: the per-call
 # overhead (checking the inputs, wrapping the outputs) is paid once per UNROLL
-# steps, at the price of a longer compilation (4: ~25% faster than 1, ~2x the
-# compile time). A run whose length is not a multiple compiles once more for the tail.
+# steps, at the price of a longer compilation. A run whose length is not a
+# multiple compiles once more for the tail.
 UNROLL = int(os.environ.get("MAKEMORE_UNROLL", 4))
 # Every (architecture, sizes, mode) is one more compiled graph of the same Python
 # function; torch stops compiling (and runs eagerly) after 8 of them by default.
 RECOMPILE_LIMIT = 64
 
 
-def _std(t: torch.Tensor) -> torch.Tensor:
-    """``t.std()`` of all elements in two passes (mean, then squared deviations), as
-    PyTorch computes it eagerly; written out, the compiler fuses it into two fast
-    loops instead of its slower one-pass (Welford) std."""
-    d = t - t.mean()
-    return ((d * d).sum() / (t.numel() - 1)).sqrt()
-
-
-def _make_step(plan: tuple, batched: bool, record_ud: bool) -> Callable:
+def _make_step(plan: tuple, record_ud: bool) -> Callable:
     """``step(params, buffers, X, Y, ix, neg_lr) -> (params, buffers, log10 losses[, ud])``
-    runs ``len(ix)`` SGD steps with the minibatches ``X[ix[k]], Y[ix[k]]`` and the
-    learning rates ``-neg_lr[k]``; ``params`` and ``buffers`` are lists of tensors.
-    ``ud`` holds the update:data ratios of the first of these steps."""
-
-    def loss_fn(params, buffers, X, Y, ix):
-        logits, new_buffers = functional_forward(plan, params, buffers, X[ix])
-        return F.cross_entropy(logits, Y[ix]), new_buffers
-
-    # grad_and_value(f) returns (d f / d params, (f, aux)): differentiates argument 0
-    grad_and_loss = torch.func.grad_and_value(loss_fn, has_aux=True)
+    runs ``len(ix)`` SGD steps of a stack of ``M`` models: step ``k`` trains model ``m``
+    on the minibatch ``X[ix[k, m]], Y[ix[k, m]]`` with the learning rate ``-neg_lr[k, m]``.
+    ``params`` and ``buffers`` are lists of tensors with the models dim first; the
+    losses come out as (steps, M), ``ud`` (M, n_params) holds the update:data ratios of
+    the first of these steps. Each step's forward and backward pass is
+    :func:`makemore.fastgrad.step`, derived by hand."""
 
     def step(params, buffers, X, Y, ix, neg_lr):
-        losses = []
+        losses, ud = [], None
         for k in range(ix.shape[0]):  # a Python loop: the compiler unrolls it
-            grads, (loss, buffers) = grad_and_loss(params, buffers, X, Y, ix[k])
-            updates = [neg_lr[k] * g for g in grads]  # the plain loop's -lr * p.grad ...
-            params = [p + u for p, u in zip(params, updates)]  # ... added to p
-            losses.append(loss.log10())
-            if record_ud and k == 0:  # the lecture's std(lr * grad) / std(data after update)
-                ud = torch.stack([(_std(u) / _std(p)).log10() for u, p in zip(updates, params)])
+            params, buffers, loss, ud_k = fastgrad.step(
+                plan, params, buffers, X[ix[k]], Y[ix[k]], neg_lr[k], record_ud and k == 0)
+            losses.append(loss)
+            ud = ud_k if k == 0 else ud
         if record_ud:
             return params, buffers, torch.stack(losses), ud
         return params, buffers, torch.stack(losses)
 
-    if batched:
-        # params, buffers and ud are stacked along dim 0; indices, learning rates and
-        # losses are (steps, models, ...); X and Y are shared
-        out_dims = (0, 0, 1, 0) if record_ud else (0, 0, 1)
-        step = torch.func.vmap(step, in_dims=(0, 0, None, None, 1, 1), out_dims=out_dims)
     return step
 
 
 _COMPILED: dict[tuple, Callable] = {}  # one compiled step per architecture and mode
 
 
-def _compiled_step(plan: tuple, batched: bool, record_ud: bool,
-                   device: torch.device) -> Callable:
-    key = (plan, batched, record_ud, device.type)
+def _compiled_step(plan: tuple, record_ud: bool, device: torch.device) -> Callable:
+    key = (plan, record_ud, device.type)
     if key not in _COMPILED:
         # On the CPU, a C++ wrapper calls the generated kernels instead of Python:
         # at ~60 kernels per step that saves a good tenth of the step's time.
         options = {"cpp_wrapper": device.type == "cpu"}
         # dynamic=False: a step's shapes never change, and specializing on them
         # keeps a later model of another size from forcing slower dynamic kernels
-        _COMPILED[key] = torch.compile(_make_step(plan, batched, record_ud),
+        _COMPILED[key] = torch.compile(_make_step(plan, record_ud),
                                        fullgraph=True, dynamic=False, options=options)
     return _COMPILED[key]
 
@@ -232,27 +167,43 @@ def _want_compile(compile: bool | None) -> bool:
 # the public API
 
 def same_architecture(a: Sequential, b: Sequential) -> bool:
-    """Can ``a`` and ``b`` train in one vmapped batch? (Same layers and flags, same shapes.)"""
+    """Can ``a`` and ``b`` train in one batched job? (Same layers and flags, same shapes.)"""
     def shapes(model):
         return [t.shape for t in model.parameters() + _buffers(model)]
     return _plan(a) == _plan(b) and shapes(a) == shapes(b)
 
 
+def _progress_clock(progress: Callable[[int], None] | None, every: float = 1.0):
+    """``tick(steps_done)`` calls ``progress(steps_done)`` at most every ``every`` seconds
+    (and always for the last step, ``tick(n, last=True)``)."""
+    last = [time.perf_counter()]
+
+    def tick(done: int, final: bool = False) -> None:
+        now = time.perf_counter()
+        if progress is not None and (final or now - last[0] >= every):
+            last[0] = now
+            progress(done)
+    return tick
+
+
 def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
                steps: int = 200_000, batch_size: int = 32, lrs: float | list[float] = 0.1,
                decay_step: int = 100_000, generators: list[torch.Generator],
-               ud_every: int = 0, device: torch.device | None = None,
+               ud_every: int = 0, progress: Callable[[int], None] | None = None,
+               device: torch.device | None = None,
                compile: bool | None = None) -> list[FastHistory]:
     """Train each model exactly as ``train.train(model, X, Y, steps, batch_size, lr,
     decay_step, generator)`` would, all at once.
 
-    ``models`` must share one architecture (:func:`same_architecture`); more than
-    one are stacked and trained as one batch with ``torch.vmap``. ``lrs`` is one
-    learning rate for all or one per model; ``generators`` one per model (the
-    one it was built with). ``ud_every > 0`` records the update:data ratios every
-    that many steps (steps 0, ud_every, ...). ``compile=None`` compiles unless
-    ``MAKEMORE_COMPILE=0``; where compilation fails, the same step runs eagerly.
-    Afterwards every model holds its trained parameters and BatchNorm buffers.
+    ``models`` must share one architecture (:func:`same_architecture`); they are
+    stacked along a new dim 0 and trained as one batch (``torch.bmm`` over the
+    models). ``lrs`` is one learning rate for all or one per model; ``generators``
+    one per model (the one it was built with). ``ud_every > 0`` records the
+    update:data ratios every that many steps (steps 0, ud_every, ...).
+    ``progress(steps_done)``, if given, is called about once a second and after the
+    last step. ``compile=None`` compiles unless ``MAKEMORE_COMPILE=0``; where
+    compilation fails, the same step runs eagerly. Afterwards every model holds
+    its trained parameters and BatchNorm buffers.
     """
     if len(generators) != len(models):
         raise ValueError(f"{len(models)} models need {len(models)} generators, "
@@ -265,27 +216,27 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
             raise ValueError("train_many needs models of one architecture "
                              "(see same_architecture); train the others in another call")
     device = default_device() if device is None else torch.device(device)
-    plan, batched, n_models = _plan(models[0]), len(models) > 1, len(models)
+    plan, n_models = _plan(models[0]), len(models)
 
-    # The models' tensors, each stacked along a new dim 0 for vmap (one model: as is).
-    # Copies: the models themselves are only written at the end.
-    def stack(tensors_of):
-        return [(torch.stack(ts) if batched else ts[0]).detach().clone().to(device)
-                for ts in zip(*[tensors_of(m) for m in models])]
-    params, buffers = stack(Sequential.parameters), stack(_buffers)
+    # The models' tensors, each stacked along a new dim 0: (M, ...). Copies: the
+    # models themselves are only written at the end.
+    params = [torch.stack(ts).detach().to(device)
+              for ts in zip(*[m.parameters() for m in models])]
+    buffers = [torch.stack(ts).detach().to(device) for ts in zip(*[_buffers(m) for m in models])]
     X, Y = X.to(device), Y.to(device)
 
     # Steps per call: UNROLL, or fewer so that every ud record starts a call.
     unroll = math.gcd(UNROLL, ud_every) if ud_every > 0 else UNROLL
     record_ud = ud_every > 0
-    step, compiled = _make_step(plan, batched, record_ud), False
+    step, compiled = _make_step(plan, record_ud), False
     if _want_compile(compile):
         try:
-            step, compiled = _compiled_step(plan, batched, record_ud, device), True
+            step, compiled = _compiled_step(plan, record_ud, device), True
         except Exception as e:  # noqa: BLE001 -- e.g. no torch.compile on this Python
             _give_up_compiling(e)
 
     lossi, ud, ud_steps = [], [], []
+    tick = _progress_clock(progress)
     t0 = time.perf_counter()
     # each architecture, size and mode is compiled once; allow more than the default 8
     with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
@@ -298,8 +249,6 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
             neg_lr = torch.tensor([[-learning_rate(s, lr, decay_step) for lr in lrs]
                                    for s in range(start, start + n)],
                                   dtype=params[0].dtype, device=device)
-            if not batched:
-                ix, neg_lr = ix[:, 0], neg_lr[:, 0]
             for i in range(0, n, unroll):
                 args = (params, buffers, X, Y, ix[i:i + unroll], neg_lr[i:i + unroll])
                 try:
@@ -309,26 +258,26 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
                         raise
                     # nothing was modified (the step is pure): redo these steps eagerly
                     _give_up_compiling(e)
-                    step, compiled = _make_step(plan, batched, record_ud), False
+                    step, compiled = _make_step(plan, record_ud), False
                     out = step(*args)
                 params, buffers, losses = out[:3]
                 lossi.append(losses)
                 if record_ud and (start + i) % ud_every == 0:
                     ud.append(out[3])
                     ud_steps.append(start + i)
+                tick(start + i + len(losses))
     seconds = time.perf_counter() - t0
+    tick(steps, final=True)
 
     # write the trained tensors back into the models' own tensors (on their device)
     with torch.no_grad():
         for k, m in enumerate(models):
             for mine, new in zip(m.parameters() + _buffers(m), params + buffers):
-                mine.copy_(new[k] if batched else new)
+                mine.copy_(new[k])
             m.train()
-    # losses and ratios with a models dim, as in the batched case
     shape = (0, n_models)
-    lossi = torch.cat(lossi).view(-1, n_models).cpu() if lossi else torch.zeros(shape)
-    ud = (torch.stack(ud).view(-1, n_models, len(params)).cpu() if ud
-          else torch.zeros(*shape, len(params)))
+    lossi = torch.cat(lossi).cpu() if lossi else torch.zeros(shape)  # (steps, M)
+    ud = torch.stack(ud).cpu() if ud else torch.zeros(*shape, len(params))  # (records, M, P)
     return [FastHistory(lossi=lossi[:, k].float().contiguous(), ud=ud[:, k].float().contiguous(),
                         ud_steps=torch.tensor(ud_steps, dtype=torch.int64),
                         trainer="compiled" if compiled else "eager", seconds=seconds)
@@ -339,3 +288,42 @@ def train_fast(model: Sequential, X: torch.Tensor, Y: torch.Tensor, *,
                generator: torch.Generator, lr: float = 0.1, **kw) -> FastHistory:
     """:func:`train_many` for one model: ``train.train``'s math, compiled."""
     return train_many([model], X, Y, lrs=lr, generators=[generator], **kw)[0]
+
+
+def train_plain(model: Sequential, X: torch.Tensor, Y: torch.Tensor, *, steps: int = 200_000,
+                lr: float = 0.1, decay_step: int = 100_000, generator: torch.Generator,
+                batch_size: int = 32, progress: Callable[[int], None] | None = None
+                ) -> FastHistory:
+    """:func:`makemore.train.train` to the bit, with less Python around its kernels.
+
+    The same ATen kernels on the same shapes in the same order: the model's own
+    forward, autograd's backward, ``p += -lr * grad``. What goes is the overhead
+    around them: the minibatch indices are drawn :data:`CHUNK` steps at a time
+    (the same stream, see the tests) and gathered once per chunk, ``autograd.grad``
+    hands the gradients over without the ``.grad`` bookkeeping, the update is two
+    ``_foreach`` calls instead of a Python loop (on the CPU they run the same
+    kernels tensor by tensor), and the losses stay tensors until the end.
+    """
+    params = model.parameters()
+    lossi = torch.empty(steps)
+    tick = _progress_clock(progress)
+    model.train()
+    t0 = time.perf_counter()
+    for start in range(0, steps, CHUNK):
+        n = min(CHUNK, steps - start)
+        ix = torch.randint(0, X.shape[0], (n, batch_size), generator=generator)
+        Xc, Yc = X[ix], Y[ix]  # (n, B, T), (n, B): the minibatches of this chunk
+        for k in range(n):
+            i = start + k
+            loss = F.cross_entropy(model(Xc[k]), Yc[k])
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                neg_lr = -learning_rate(i, lr, decay_step)
+                torch._foreach_add_(params, torch._foreach_mul(grads, neg_lr))
+                torch.log10(loss, out=lossi[i])
+            tick(i + 1)
+    seconds = time.perf_counter() - t0
+    tick(steps, final=True)
+    n = len(params)
+    return FastHistory(lossi, torch.empty(0, n), torch.empty(0, dtype=torch.int64), "plain",
+                       seconds)
