@@ -146,7 +146,7 @@ def test_progress_is_called_and_ends_at_steps(splits, monkeypatch):
     done = []
     fast.train_fast(model, splits.Xtr, splits.Ytr, generator=g, steps=10, compile=False,
                     progress=done.append)
-    assert done == [4, 8, 10, 10]  # after every call of UNROLL steps, then the final one
+    assert done == [0, 4, 8, 10]  # at the start, after every call of UNROLL steps, at the end
 
 
 def test_no_ud_and_no_steps(splits):

@@ -174,14 +174,16 @@ def same_architecture(a: Sequential, b: Sequential) -> bool:
 
 
 def _progress_clock(progress: Callable[[int], None] | None, every: float = 1.0):
-    """``tick(steps_done)`` calls ``progress(steps_done)`` at most every ``every`` seconds
-    (and always for the last step, ``tick(n, last=True)``)."""
-    last = [time.perf_counter()]
+    """``tick(steps_done)`` calls ``progress(steps_done)`` at most every ``every`` seconds;
+    ``tick(n, final=True)`` always does, unless ``n`` was the last number reported."""
+    last = {"time": time.perf_counter(), "done": None}
 
     def tick(done: int, final: bool = False) -> None:
         now = time.perf_counter()
-        if progress is not None and (final or now - last[0] >= every):
-            last[0] = now
+        if progress is None or (final and done == last["done"]):
+            return
+        if final or now - last["time"] >= every:
+            last["time"], last["done"] = now, done
             progress(done)
     return tick
 
@@ -200,8 +202,8 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
     models). ``lrs`` is one learning rate for all or one per model; ``generators``
     one per model (the one it was built with). ``ud_every > 0`` records the
     update:data ratios every that many steps (steps 0, ud_every, ...).
-    ``progress(steps_done)``, if given, is called about once a second and after the
-    last step. ``compile=None`` compiles unless ``MAKEMORE_COMPILE=0``; where
+    ``progress(steps_done)``, if given, is called with 0 at the start, then about once
+    a second and after the last step. ``compile=None`` compiles unless ``MAKEMORE_COMPILE=0``; where
     compilation fails, the same step runs eagerly. Afterwards every model holds
     its trained parameters and BatchNorm buffers.
     """
@@ -237,6 +239,7 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
 
     lossi, ud, ud_steps = [], [], []
     tick = _progress_clock(progress)
+    tick(0, final=True)  # at once: the first call may compile for a minute
     t0 = time.perf_counter()
     # each architecture, size and mode is compiled once; allow more than the default 8
     with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
