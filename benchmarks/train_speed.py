@@ -6,7 +6,11 @@ same machine load, and prints steps/s and their ratio:
 
 - single: one deep BatchNorm network (``deep_mlp(batchnorm=True)``), fast vs plain;
 - batch:  8 deep BatchNorm configurations (gains 0.5, 1, 5/3, 3 x lr 0.1, 0.2)
-          trained at once with vmap, in model-steps/s vs the plain loop's steps/s.
+          trained at once, in model-steps/s vs the plain loop's steps/s;
+- floor:  the step's matrix products alone (forward and backward, the same shapes,
+          ``torch.bmm`` with 1 and 8 models): what the arithmetic allows on this machine;
+- plain MLP: ``fast.train_plain`` (the plain loop to the bit) vs ``train.train`` on
+          the loss log's MLP.
 
 Also times compilation (cold: ``--cold`` uses a fresh, temporary inductor
 cache; warm: the same graphs again, from the on-disk cache). ``--full`` then
@@ -82,6 +86,34 @@ def compile_times(X, Y, ud_every: int) -> None:
         print(f"compile {label:24s}: single {t1:5.1f} s, batch of 8 {t8:5.1f} s ({h.trainer})")
 
 
+def matmuls(n_models: int, sizes: tuple[int, ...] = (30, 100, 100, 100, 100, 100, 27),
+            batch: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The operand pairs of one step's matrix products: per Linear layer the forward
+    ``x @ W``, the weight gradient ``x^T @ dy`` and the input gradient ``dy @ W^T``."""
+    pairs = []
+    for fan_in, fan_out in zip(sizes, sizes[1:]):
+        x, W = torch.randn(n_models, batch, fan_in), torch.randn(n_models, fan_in, fan_out)
+        dy = torch.randn(n_models, batch, fan_out)
+        pairs += [(x, W), (x.transpose(1, 2), dy), (dy, W.transpose(1, 2))]
+    return pairs
+
+
+def floor(steps: int) -> dict[str, float]:
+    """Model-steps/s (cpu) of the matrix products alone, 1 model and 8 models."""
+    out = {}
+    for name, k in (("single", 1), ("batch", 8)):
+        pairs = matmuls(k)
+        for _ in range(50):  # warm up
+            for a, b in pairs:
+                torch.bmm(a, b)
+        c = time.process_time()
+        for _ in range(steps):
+            for a, b in pairs:
+                torch.bmm(a, b)
+        out[name] = k * steps / (time.process_time() - c)
+    return out
+
+
 def speed(X, Y, steps: int, block: int, ud_every: int) -> None:
     plain_m, plain_g = deep_bn()
     fast_m, fast_g = deep_bn()
@@ -97,16 +129,46 @@ def speed(X, Y, steps: int, block: int, ud_every: int) -> None:
         with clocks["batch"]:
             fast.train_many(ms, X, Y, lrs=lrs, generators=gs, steps=n, ud_every=ud_every)
         done += n
+    fl = floor(steps)  # in the same run, on the same (loaded) machine
     per_step = {"plain": 1, "fast": 1, "batch": len(ms)}
     p = clocks["plain"]
-    print(f"{'':22s} {'steps/s (wall)':>15s} {'ratio':>7s} {'steps/s (cpu)':>14s} {'ratio':>7s}")
+    print(f"{'':22s} {'steps/s (wall)':>15s} {'ratio':>7s} {'steps/s (cpu)':>14s} {'ratio':>7s}"
+          f" {'of floor':>9s}")
     for name, c in clocks.items():
         label = {"plain": "plain loop, deep BN", "fast": "fast, deep BN",
                  "batch": f"fast, batch of {len(ms)}"}[name]
         k = per_step[name]
+        cpu = k * steps / c.cpu
+        of = fl["single" if name != "batch" else "batch"]
         print(f"{label:22s} {k * steps / c.wall:15.0f} {k * p.wall / c.wall:7.2f}"
-              f" {k * steps / c.cpu:14.0f} {k * p.cpu / c.cpu:7.2f}")
-    print("(batch rows count model-steps: one step of each of the models)")
+              f" {cpu:14.0f} {k * p.cpu / c.cpu:7.2f} {cpu / of:9.0%}")
+    for name, k in (("single", 1), ("batch", len(ms))):
+        print(f"{'floor, matmuls, ' + str(k):22s} {'':15s} {'':7s} {fl[name]:14.0f}"
+              f" {fl[name] * p.cpu / steps:7.2f}")
+    print("(batch rows count model-steps: one step of each of the models; the floor rows:\n"
+          " the step's matrix products alone, torch.bmm with the same shapes)")
+
+
+def plain_mlp(X, Y, steps: int, block: int) -> None:
+    """fast.train_plain vs train.train on the loss log's MLP: the same bits, less Python."""
+    runs = {"train.train": models.mlp("kaiming", generator=models.new_generator()),
+            "fast.train_plain": models.mlp("kaiming", generator=models.new_generator())}
+    gens = {k: models.new_generator() for k in runs}
+    clocks = {k: Clock() for k in runs}
+    done = 0
+    while done < steps:
+        n = min(block, steps - done)
+        with clocks["train.train"]:
+            train.train(runs["train.train"], X, Y, n, generator=gens["train.train"],
+                        progress=False)
+        with clocks["fast.train_plain"]:
+            fast.train_plain(runs["fast.train_plain"], X, Y, steps=n,
+                             generator=gens["fast.train_plain"])
+        done += n
+    p = clocks["train.train"]
+    for name, c in clocks.items():
+        print(f"{'MLP, ' + name:22s} {steps / c.wall:15.0f} {p.wall / c.wall:7.2f}"
+              f" {steps / c.cpu:14.0f} {p.cpu / c.cpu:7.2f}")
 
 
 def full(splits, steps: int) -> None:
@@ -144,6 +206,7 @@ def main() -> None:
     try:
         compile_times(splits.Xtr, splits.Ytr, args.ud_every)
         speed(splits.Xtr, splits.Ytr, args.steps, args.block, args.ud_every)
+        plain_mlp(splits.Xtr, splits.Ytr, args.steps, args.block)
         if args.full:
             full(splits, train.STEPS)
     finally:

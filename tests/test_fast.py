@@ -116,6 +116,24 @@ def test_eager_update_data_ratios_and_tail(splits):
     assert_same_model(model, plain, RTOL)
 
 
+@pytest.mark.parametrize("name", ["original", "kaiming", "batchnorm", "deep_bn"])
+def test_train_plain_is_the_plain_loop_to_the_bit(name, splits):
+    steps = 300  # with a learning-rate decay at step 150
+    model, g = build(name)
+    done = []
+    hist = fast.train_plain(model, splits.Xtr, splits.Ytr, steps=steps, lr=0.2, decay_step=150,
+                            generator=g, progress=done.append)
+    ref_model, gr = build(name)
+    ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=150,
+                      generator=gr, progress=False)
+    assert hist.trainer == "plain" and hist.seconds > 0
+    assert torch.equal(hist.lossi, ref.lossi)
+    assert hist.ud.shape == (0, len(model.parameters())) and hist.ud_steps.shape == (0,)
+    assert_same_model(model, ref_model, 0.0)
+    assert torch.equal(g.get_state(), gr.get_state())
+    assert done[0] == 0 and done[-1] == steps  # a first and the final progress call
+
+
 def test_no_ud_and_no_steps(splits):
     model, g = build("kaiming")
     hist = fast.train_fast(model, splits.Xtr, splits.Ytr, generator=g, steps=0, compile=False)

@@ -334,3 +334,42 @@ def train_fast(model: Sequential, X: torch.Tensor, Y: torch.Tensor, *,
                generator: torch.Generator, lr: float = 0.1, **kw) -> History:
     """:func:`train_many` for one model: ``train.train``'s math, compiled."""
     return train_many([model], X, Y, lrs=lr, generators=[generator], **kw)[0]
+
+
+def train_plain(model: Sequential, X: torch.Tensor, Y: torch.Tensor, *, steps: int = 200_000,
+                lr: float = 0.1, decay_step: int = 100_000, generator: torch.Generator,
+                batch_size: int = 32, progress: ProgressFn | None = None) -> History:
+    """:func:`makemore.train.train` to the bit, with less Python around its kernels.
+
+    The same ATen kernels on the same shapes in the same order: the model's own
+    forward, autograd's backward, ``p += -lr * grad``. What goes is the overhead
+    around them: the minibatch indices are drawn :data:`CHUNK` steps at a time
+    (the same stream, see the tests) and gathered once per chunk, ``autograd.grad``
+    hands the gradients over without the ``.grad`` bookkeeping, the update is two
+    ``_foreach`` calls instead of a Python loop (on the CPU they run the same
+    kernels tensor by tensor), and the losses stay tensors until the end.
+    The loss-log MLP rows train with it (:func:`makemore.jobs.train_job`).
+    """
+    params = model.parameters()
+    lossi = torch.empty(steps)
+    model.train()
+    t0 = time.perf_counter()
+    for start in range(0, steps, CHUNK):
+        n = min(CHUNK, steps - start)
+        ix = torch.randint(0, X.shape[0], (n, batch_size), generator=generator)
+        Xc, Yc = X[ix], Y[ix]  # (n, B, T), (n, B): the minibatches of this chunk
+        for k in range(n):
+            i = start + k
+            loss = F.cross_entropy(model(Xc[k]), Yc[k])
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                neg_lr = -learning_rate(i, lr, decay_step)
+                torch._foreach_add_(params, torch._foreach_mul(grads, neg_lr))
+                torch.log10(loss, out=lossi[i])
+            if progress is not None and i % PROGRESS_EVERY == 0:
+                progress(i)
+    seconds = time.perf_counter() - t0
+    if progress is not None:
+        progress(steps)
+    n = len(params)
+    return History(lossi, torch.empty(0, n), torch.empty(0, dtype=torch.int64), "plain", seconds)

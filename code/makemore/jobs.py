@@ -28,7 +28,7 @@ from . import TRAINING_MODULES, fingerprint
 from .data import Splits
 from .models import SEED, deep_mlp, mlp, new_generator
 from .nn import Sequential
-from .train import STEPS, History, calibrate, evaluate, train
+from .train import STEPS, History, calibrate, evaluate
 
 BUILDERS = ("mlp", "deep_mlp")
 TRAINERS = ("fast", "plain")
@@ -168,7 +168,8 @@ def train_job(specs: list[RunSpec], splits: Splits,
     """Train ``specs`` as one job and return the record the cache stores for each.
 
     Specs of the fast trainer must form one group (:func:`groups`) and train
-    vectorized; plain specs train one after the other with the lecture's loop.
+    vectorized; plain specs train one after the other with the lecture's loop
+    (:func:`makemore.fast.train_plain`, bit-identical to :func:`makemore.train.train`).
     ``progress`` is called with the steps done by the job (summed over its runs).
     Each record's ``meta["job"]`` says which job trained it: an id, the member
     runs, the trainer and the job's wall time (training and evaluation).
@@ -185,14 +186,14 @@ def train_job(specs: list[RunSpec], splits: Splits,
                            lrs=[s.lr for s in specs], decay_step=s0.decay_step,
                            generators=gens, ud_every=s0.ud_every, progress=each)
     else:
+        from .fast import train_plain
+
         hists, before = [], 0
         for s, m, g in zip(specs, models, gens):
             report = None if progress is None else (lambda done, b=before: progress(b + done))
-            # MERGE: here the lead switches the plain runs to fast.train_plain(m, splits.Xtr,
-            # splits.Ytr, steps=..., lr=..., decay_step=..., generator=g, progress=report),
-            # bit-identical to train.train and faster. Until then: the lecture's loop.
-            hists.append(train(m, splits.Xtr, splits.Ytr, steps=s.steps, lr=s.lr,
-                               decay_step=s.decay_step, generator=g, progress=report))
+            # bit-identical to train.train (the lecture's loop), with less Python around it
+            hists.append(train_plain(m, splits.Xtr, splits.Ytr, steps=s.steps, lr=s.lr,
+                                     decay_step=s.decay_step, generator=g, progress=report))
             before += s.steps
     records = [_record(s, m, h, splits) for s, m, h in zip(specs, models, hists)]
     job = {"id": uuid.uuid4().hex[:12], "members": [s.name for s in specs],
