@@ -121,9 +121,18 @@ def test_a_second_pretrain_waits_for_the_lock_then_finds_the_run(cache, monkeypa
     assert log[-1] == f"pretrain: every run is cached in {cache}"  # not trained twice
 
 
+@pytest.fixture
+def default_sigint():
+    """Python's own SIGINT handler, as a terminal's Ctrl-C finds it: a shell's background
+    job (`make test &`, some CI runners) starts with SIGINT ignored."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_pretrain_keeps_what_was_saved_and_a_rerun_picks_up(cache, monkeypatch,
-                                                                           sig):
+                                                                           sig, default_sigint):
     short, long = tiny("short"), tiny("long", steps=5_000_000)
     for s in (short, long):
         monkeypatch.setitem(runs.RUNS, s.name, s)
