@@ -52,7 +52,7 @@ def plain_run(name: str, splits, steps: int, record_ud: bool = False, lr: float 
     model, g = build(name)
     hist = train.train(model, splits.Xtr, splits.Ytr, steps, lr=lr, generator=g,
                        record_ud=record_ud, progress=False)
-    return model, g, torch.tensor(hist.lossi), torch.tensor(hist.ud)
+    return model, g, hist.lossi, hist.ud
 
 
 def fast_run(name: str, splits, steps: int, compile: bool, **kw):
@@ -111,8 +111,8 @@ def test_eager_update_data_ratios_and_tail(splits):
                       record_ud=True, progress=False)
     assert hist.ud_steps.tolist() == [0, 4, 8] and hist.ud_steps.dtype == torch.int64
     assert hist.ud.shape == (3, len(model.parameters()))
-    torch.testing.assert_close(hist.ud, torch.tensor(ref.ud)[[0, 4, 8]], rtol=0, atol=1e-5)
-    assert_close_lossi(hist.lossi, torch.tensor(ref.lossi), RTOL)
+    torch.testing.assert_close(hist.ud, ref.ud[[0, 4, 8]], rtol=0, atol=1e-5)
+    assert_close_lossi(hist.lossi, ref.lossi, RTOL)
     assert_same_model(model, plain, RTOL)
 
 
