@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from makemore import interactive, models  # noqa: E402
+from makemore import interactive, models, stats  # noqa: E402
 from test_explorer import parse  # noqa: E402  (the generic explorer's test helpers)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -194,7 +194,7 @@ def fake_runs(monkeypatch):
 
 def test_weight_columns_name_the_weight_matrices():
     model = models.deep_mlp(batchnorm=True)
-    cols = interactive.weight_columns(model)
+    cols = stats.weight_columns(model)
     assert [name for _, name, _ in cols] == ["C", "W1", "W2", "W3", "W4", "W5", "W6"]
     params = model.parameters()
     assert all(params[j].ndim == 2 for j, _, _ in cols)

@@ -29,8 +29,9 @@ from matplotlib.figure import Figure
 from .data import load_splits
 from .explorer import Control, as_html, live, static_explorer
 from .models import deep_mlp, new_generator
-from .nn import BatchNorm1d, Linear, Sequential
+from .nn import BatchNorm1d
 from .plots import REFERENCE_COLOR, layer_color, plot_hist, smooth, use_style
+from .stats import weight_columns
 
 # ---------------------------------------------------------------------------
 # 1. normalization: one batch, one moving example
@@ -302,19 +303,6 @@ def _run(name: str):
     from .runs import get
 
     return get(name)
-
-
-def weight_columns(model: Sequential) -> list[tuple[int, str, int]]:
-    """``(column, name, block)`` of every 2-D parameter in ``model.parameters()``
-    order: ``C`` is block 0, the k-th Linear's weight ``Wk`` block k."""
-    cols, j, block = [], 0, 0
-    for layer in model.layers:
-        block += isinstance(layer, Linear)
-        for p in layer.parameters():
-            if p.ndim == 2:
-                cols.append((j, f"W{block}" if block else "C", block))
-            j += 1
-    return cols
 
 
 def _record(ud_steps: torch.Tensor, step: int) -> int:

@@ -212,6 +212,15 @@ def _param_blocks(model: Sequential) -> list[int]:
     return [b for layer, b in zip(model.layers, _blocks(model)) for _ in layer.parameters()]
 
 
+def weight_columns(model: Sequential) -> list[tuple[int, str, int]]:
+    """``(column, name, block)`` of every 2-D parameter in ``parameters()`` order: ``C``
+    is block 0, the k-th Linear's weight ``Wk`` block k (chapter "Diagnostics": the
+    columns of an update:data history that the plots draw)."""
+    return [(j, f"W{block}" if block else "C", block)
+            for j, (p, block) in enumerate(zip(model.parameters(), _param_blocks(model)))
+            if p.ndim == 2]
+
+
 def weight_grad_stats(model: Sequential, bins: int = HIST_BINS) -> list[ParamStats]:
     """Plot 3: gradient statistics of every 2-D parameter (the lecture's ``p.ndim == 2``).
 
