@@ -12,6 +12,18 @@ SAMPLE_SEED = 2147483647 + 10  # the lecture's sampling seed
 
 
 @torch.no_grad()
+def _defaults(generator: torch.Generator | None, vocab: Vocab | None, block_size: int
+              ) -> tuple[torch.Generator, Vocab]:
+    """The lecture's sampling generator (seed :data:`SAMPLE_SEED`) and the dataset's
+    vocabulary, where the caller gives none."""
+    g = torch.Generator().manual_seed(SAMPLE_SEED) if generator is None else generator
+    if vocab is None:
+        from .data import load_splits
+
+        vocab = load_splits(block_size).vocab
+    return g, vocab
+
+
 def sample(model: Sequential, n: int = 20, generator: torch.Generator | None = None,
            vocab: Vocab | None = None, block_size: int = 3, max_len: int = 50
            ) -> list[str]:
@@ -21,11 +33,7 @@ def sample(model: Sequential, n: int = 20, generator: torch.Generator | None = N
     one example, so it must use its running statistics. ``max_len`` only guards
     against a model that never emits ``'.'``.
     """
-    g = torch.Generator().manual_seed(SAMPLE_SEED) if generator is None else generator
-    if vocab is None:
-        from .data import load_splits
-
-        vocab = load_splits(block_size).vocab
+    g, vocab = _defaults(generator, vocab, block_size)
     was_training = model.training
     model.eval()
     names = []
@@ -61,11 +69,7 @@ def sample_batch(model: Sequential, n: int = 1000, generator: torch.Generator | 
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    g = torch.Generator().manual_seed(SAMPLE_SEED) if generator is None else generator
-    if vocab is None:
-        from .data import load_splits
-
-        vocab = load_splits(block_size).vocab
+    g, vocab = _defaults(generator, vocab, block_size)
     was_training = model.training
     model.eval()  # BatchNorm: running statistics, each name independent of the others
     out = torch.zeros(n, max_len, dtype=torch.long)  # (n, max_len) characters drawn
