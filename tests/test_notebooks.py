@@ -78,14 +78,17 @@ def test_notebook_cells_match_the_page():
         nbformat.validate(nb)
 
 
-def test_every_page_starts_with_the_install_cell():
-    """Visible in the chapter's source and in its notebook: the first code cell."""
+def test_every_page_starts_with_the_install_cell_then_the_setup_cell():
+    """Visible in the chapter's source and in its notebook: the install cell first
+    (removed from the HTML), then the same visible setup cell in every chapter."""
     assert not notebooks.without_install_cell(), "run `make notebooks` (it writes the cell)"
     for md in notebooks.pages():
         nb = nbformat.read(notebooks.notebook_path(md), as_version=4)
-        first = next(c for c in nb.cells if c.cell_type == "code")
+        first, second = [c for c in nb.cells if c.cell_type == "code"][:2]
         assert first.source == notebooks.install_cell(), md.name
         assert notebooks.INSTALL_TAG in first.metadata["tags"]
+        assert second.source == notebooks.SETUP_CELL, f"{md.name}: not the book's setup cell"
+        assert not second.metadata.get("tags"), f"{md.name}: the setup cell is shown"
 
 
 def test_generation_is_deterministic():
@@ -107,60 +110,81 @@ def run_install(monkeypatch, installed: set[str]):
                         lambda name, *a: None if name in hidden else real(name, *a))
     done = types.SimpleNamespace(returncode=0, stdout="", stderr="")
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)) or done)
-    # set, then deleted: monkeypatch then restores the real value (or its absence) after
-    # the test, also undoing what the cell sets
-    monkeypatch.setenv("MAKEMORE_DATA_DIR", "")
-    monkeypatch.delenv("MAKEMORE_DATA_DIR")
     exec(notebooks.install_cell(), {})
     return calls
 
 
 def test_install_cell_does_nothing_where_makemore_is_installed(monkeypatch):
     assert run_install(monkeypatch, {"makemore", "torch"}) == []
-    assert "MAKEMORE_DATA_DIR" not in os.environ
 
 
-def test_install_cell_on_colab_pins_this_version_and_fetches_the_runs(monkeypatch):
+def test_install_cell_on_colab_pins_this_version(monkeypatch):
     import makemore
 
     # Colab: torch is there, makemore is not
     calls = run_install(monkeypatch, {"torch"})
-    assert len(calls) == 2
-    (pip, kw), (fetch, _) = calls
+    assert len(calls) == 1
+    (pip, kw), = calls
     assert pip[:4] == [sys.executable, "-m", "pip", "install"] and kw["check"]
     tag = f"v{makemore.__version__}"
     assert pip[-1] == f"makemore-book @ git+https://github.com/{notebooks.GITHUB}@{tag}"
     assert "@main" not in notebooks.install_cell()
     assert not [a for a in pip if "myst" in a or "sphinx" in a.lower()], "no Sphinx for glue"
-    assert fetch == [sys.executable, "-m", "makemore", "fetch-runs"]
-    assert os.environ["MAKEMORE_DATA_DIR"].endswith("makemore-data")
 
 
 def test_install_cell_installs_cpu_torch_where_there_is_none(monkeypatch):
     calls = run_install(monkeypatch, set())
-    assert len(calls) == 3
+    assert len(calls) == 2
     torch_cmd = calls[0][0]
     assert "torch" in torch_cmd
     assert torch_cmd[torch_cmd.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
 
 
+def test_setup_fetches_the_runs_only_where_the_package_was_pip_installed(monkeypatch, tmp_path):
+    """Colab (no checkout): the names go to ~/makemore-data and the published runs are
+    fetched into an empty cache, once; a failed fetch says so and the chapter goes on.
+    In a checkout (the build, Binder, a laptop) setup fetches nothing."""
+    import torch
+
+    from makemore import book, bundle, data
+
+    fetched = []
+    monkeypatch.setattr(bundle, "fetch", lambda *a, **kw: fetched.append(1))
+    monkeypatch.setattr(data, "load_splits", lambda block_size=3: ("splits", block_size))
+    monkeypatch.setenv("MAKEMORE_CACHE", str(tmp_path / "runs"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("MAKEMORE_DATA_DIR", "")
+    monkeypatch.delenv("MAKEMORE_DATA_DIR")
+    threads = torch.get_num_threads()
+    try:
+        assert book.setup() == ("splits", 3) and fetched == []  # a checkout
+        assert "MAKEMORE_DATA_DIR" not in os.environ
+        assert torch.get_num_threads() == 1
+
+        monkeypatch.setattr(book, "in_checkout", lambda: False)
+        assert book.setup(block_size=5) == ("splits", 5) and fetched == [1]
+        assert os.environ["MAKEMORE_DATA_DIR"] == str(tmp_path / "makemore-data")
+
+        def offline(*a, **kw):
+            raise bundle.BundleError("could not download the bundle")
+
+        monkeypatch.setattr(bundle, "fetch", offline)
+        book.setup()  # prints why, and goes on
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_glue_without_myst_nb(monkeypatch):
-    """Colab: `from myst_nb import glue` works through makemore.book's stand-in, which
-    displays the value when asked to, as myst-nb's does, and nothing otherwise."""
+    """Colab: makemore.book's glue stands in for myst-nb's, displays the value when
+    asked to, as myst-nb's does, and nothing otherwise."""
     import IPython.display
 
     from makemore import book
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
-    monkeypatch.setattr(book, "HAVE_MYST_NB", False)
-    monkeypatch.delitem(sys.modules, "myst_nb", raising=False)
-    book.provide_glue()
-    from myst_nb import glue
-
-    assert glue is book._glue
-    glue("x", 1.5, display=False)
-    glue("y", 2.5)
+    book._glue("x", 1.5, display=False)
+    book._glue("y", 2.5)
     assert shown == [2.5]
 
 
@@ -170,8 +194,16 @@ def test_glue_is_myst_nbs_where_it_is_installed():
     from makemore import book
 
     assert book.HAVE_MYST_NB and book.glue is myst_nb.glue
-    book.provide_glue()
-    assert sys.modules["myst_nb"] is myst_nb
+
+
+def test_glue_all_glues_every_value_under_its_prefix(monkeypatch):
+    from makemore import book
+
+    glued = []
+    monkeypatch.setattr(book, "glue", lambda name, value, display=True:
+                        glued.append((name, value, display)))
+    book.glue_all("ch", {"a": 1, "b": 2.5})
+    assert glued == [("ch-a", 1, False), ("ch-b", 2.5, False)]
 
 
 def test_notebooks_zip_holds_every_notebook():

@@ -229,3 +229,13 @@ def test_depth_stds():
     assert max(steady) - min(steady) < 0.15
     linear = stats.depth_stds(1.0, n_layers=6, tanh=False, generator=g)
     assert all(abs(s - 1) < 0.1 for s in linear)
+
+
+def test_window_means_are_the_lectures_view_mean():
+    x = torch.randn(2500)
+    centers, means = stats.window_means(x, 1000)  # the last 500 steps: no full window
+    assert torch.equal(means, x[:2000].view(-1, 1000).mean(1))
+    assert centers.tolist() == [499.5, 1499.5]
+    ud = torch.randn(30, 4)  # one column per parameter: a mean per column
+    assert torch.allclose(stats.window_means(ud, 10)[1], ud.view(3, 10, 4).mean(1))
+    assert len(stats.window_means(x[:10], 1000)[1]) == 0

@@ -5,14 +5,14 @@ the book's "launch" buttons (sphinx-book-theme) link to ``book/<page>.ipynb``
 whenever that file exists next to the ``.md`` -- so the notebooks are generated
 with jupytext and committed (Sphinx itself ignores them: ``exclude_patterns``).
 
-Every page's first code cell (:data:`INSTALL`, tagged ``makemore-install``, removed
+Every page's first code cell (:func:`install_cell`, tagged ``makemore-install``, removed
 from the HTML) makes the notebook run on Colab or any fresh Python: where ``makemore``
 is not importable it installs the book's package at this version's tag (CPU torch
-first, if there is no torch) and fetches the trained runs (``python -m makemore
-fetch-runs``), so that no chapter trains; it then lets ``from myst_nb import glue``
-work without myst-nb (:func:`makemore.book.provide_glue`). Where ``makemore`` is
-installed (Binder, a clone) it does nothing. This tool writes that cell into the pages
-too, above their own first cell.
+first, if there is no torch). Where ``makemore`` is installed (Binder, a clone) it does
+nothing. This tool writes that cell into the pages too, above their own first cell.
+The second, :data:`SETUP_CELL`, is the same visible cell in every chapter: its
+:func:`makemore.book.setup` fetches the trained runs where the package was just
+installed, so that no chapter trains, and ``makemore.book.glue`` works without myst-nb.
 
 All notebooks also go into one zip, ``book/notebooks.zip``, linked from the
 introduction (deterministic: the same notebooks give the same bytes).
@@ -48,24 +48,28 @@ def install_cell(version: str | None = None) -> str:
         version = _package_version()
     return f'''\
 # Colab, or any Python without the book's package: install it (the book's version
-# {version}) and fetch its trained runs. On Binder or in a clone this does nothing.
-import importlib.util, os, subprocess, sys
+# {version}); the setup cell below then fetches its trained runs. Elsewhere: nothing.
+import importlib.util, subprocess, sys
 
 if importlib.util.find_spec("makemore") is None:
     pip = [sys.executable, "-m", "pip", "install", "--quiet"]
     if importlib.util.find_spec("torch") is None:  # CPU wheels, not a multi-GB CUDA build
-        subprocess.run(pip + ["torch", "--index-url", "https://download.pytorch.org/whl/cpu"],
-                       check=True)
-    package = "makemore-book @ git+https://github.com/{GITHUB}@v{version}"
-    subprocess.run(pip + [package], check=True)
-    os.environ.setdefault("MAKEMORE_DATA_DIR", os.path.expanduser("~/makemore-data"))
-    # the trained runs; where that fails (offline), a chapter trains what it needs
-    fetch = subprocess.run([sys.executable, "-m", "makemore", "fetch-runs"],
-                           capture_output=True, text=True)
-    print(fetch.stdout + fetch.stderr)
-import makemore.book  # glue without installing myst-nb (and Sphinx) only for it
+        subprocess.run(pip + ["torch", "--index-url", "https://download.pytorch.org/whl/cpu"], check=True)
+    subprocess.run(pip + ["makemore-book @ git+https://github.com/{GITHUB}@v{version}"], check=True)'''
 
-makemore.book.provide_glue()'''
+
+# Every chapter's second code cell, visible, the same in every chapter (a test checks it).
+SETUP_CELL = """\
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from makemore import data, models, nn, plots, runs, stats, tables, train
+from makemore.book import glue, glue_all, setup
+
+S = setup()  # one thread, the book's plot style; S: the names' 80/10/10 split as tensors"""
 
 
 def _package_version() -> str:

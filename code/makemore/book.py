@@ -1,4 +1,8 @@
-"""What the chapters need from the book's machinery, also where that machinery is missing.
+"""What every chapter starts with: its setup, and ``glue`` also where myst-nb is missing.
+
+Every chapter's first visible cell is the same (``tools/notebooks.py`` holds it, a test
+checks it): it imports the package's modules and calls :func:`setup`, which sets one
+thread and the book's plot style and returns the names' splits ``S``.
 
 The chapters hand numbers to their prose with myst-nb's ``glue``. On Colab, installing
 myst-nb only for that would pull in Sphinx and a dozen packages; there this module's
@@ -9,11 +13,12 @@ buttons' install cell (the first cell of every chapter).
 from __future__ import annotations
 
 import importlib.util
-import sys
-import types
+import os
+from pathlib import Path
 from typing import Any
 
 HAVE_MYST_NB = importlib.util.find_spec("myst_nb") is not None
+DATA_DIR_ENV = "MAKEMORE_DATA_DIR"
 
 
 def _glue(name: str, variable: Any, display: bool = True) -> None:
@@ -31,13 +36,49 @@ else:
     glue = _glue
 
 
-def provide_glue() -> None:
-    """Make ``from myst_nb import glue`` work in a notebook where myst-nb is not
-    installed (Colab): register a module ``myst_nb`` that holds only the stand-in.
-    Does nothing where myst-nb is installed (the book build, Binder, a clone)."""
-    if HAVE_MYST_NB or "myst_nb" in sys.modules:
+def glue_all(prefix: str, values: dict[str, Any]) -> None:
+    """Glue every ``values[key]`` as ``"{prefix}-{key}"`` without displaying it: the
+    numbers a chapter's prose quotes, computed by one package function."""
+    for key, value in values.items():
+        glue(f"{prefix}-{key}", value, display=False)
+
+
+def in_checkout() -> bool:
+    """Whether the package runs from a clone of the book (the build, Binder, a
+    laptop) rather than from a pip install (Colab)."""
+    from .data import REPO_ROOT
+
+    return (REPO_ROOT / "pyproject.toml").exists()
+
+
+def setup(block_size: int = 3):
+    """The setup of every chapter: one thread (the book's numbers are made with one
+    thread per process, and these small matrices run faster on one), the book's plot
+    style, and the names split 80/10/10 into tensors (:func:`makemore.data.load_splits`).
+
+    Where the package is pip-installed (Colab: the install cell above just did it),
+    the names are kept in ``~/makemore-data`` and the book's trained runs are fetched
+    once; offline, a chapter then trains what it needs.
+    """
+    import torch
+
+    from . import data, plots
+
+    torch.set_num_threads(1)
+    plots.use_style()
+    if not in_checkout():
+        os.environ.setdefault(DATA_DIR_ENV, str(Path.home() / "makemore-data"))
+        _fetch_runs_once()
+    return data.load_splits(block_size=block_size)
+
+
+def _fetch_runs_once() -> None:
+    """Fetch the published runs into an empty run cache; print why not if that fails."""
+    from . import bundle, runs
+
+    if any(runs.is_cached(name) for name in runs.RUNS):
         return
-    shim = types.ModuleType("myst_nb", "makemore.book's stand-in: only glue, for notebooks "
-                                       "run without the book build")
-    shim.glue = _glue
-    sys.modules["myst_nb"] = shim
+    try:
+        bundle.fetch()
+    except (bundle.BundleError, OSError) as err:
+        print(f"{err}\n(the chapters train the runs they need instead)")

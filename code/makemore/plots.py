@@ -19,7 +19,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .stats import DEAD, Diagnosis, LayerStats, ParamStats, matmul_std
+from .stats import DEAD, Diagnosis, LayerStats, ParamStats, matmul_std, window_means
 
 FIGSIZE = (9, 3.5)  # one plot across a book page
 
@@ -110,10 +110,8 @@ def plot_loss(lossi: Sequence[float] | torch.Tensor, window: int = 1000,
     ax = _axes(ax)
     lossi = _as_tensor(lossi).float()
     (faint,) = ax.plot(lossi, alpha=0.2, linewidth=0.5)
-    n = len(lossi) // window
-    if n > 0:
-        means = lossi[: n * window].view(n, window).mean(1)
-        centers = torch.arange(n) * window + (window - 1) / 2  # mid-window step
+    centers, means = window_means(lossi, window)  # centers: the mid-window steps
+    if len(means):
         ax.plot(centers, means, color=faint.get_color(), label=label)
     ax.set_xlabel("step")
     ax.set_ylabel("log10 loss")

@@ -378,3 +378,12 @@ def depth_stds(gain: float, n_layers: int = 5, width: int = 100, tanh: bool = Tr
             x = torch.tanh(x)
         stds.append(x.std().item())
     return stds
+
+
+def window_means(x: torch.Tensor, window: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mid-window steps, means) of ``x`` over non-overlapping windows of ``window``
+    rows: the lecture series' ``lossi.view(-1, 1000).mean(1)`` (makemore part 5).
+    A last, incomplete window is left out. Introduced in "The MLP" (the loss curve)."""
+    n = len(x) // window
+    means = x[: n * window].float().reshape(n, window, *x.shape[1:]).mean(1)
+    return torch.arange(n) * window + (window - 1) / 2, means
