@@ -189,7 +189,7 @@ def fake_run(name: str):
 
 @pytest.fixture
 def fake_runs(monkeypatch):
-    monkeypatch.setattr(interactive, "_run", fake_run)
+    monkeypatch.setattr(interactive, "get_run", fake_run)
 
 
 def test_weight_columns_name_the_weight_matrices():

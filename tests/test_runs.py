@@ -1,5 +1,6 @@
 """The run registry and its cache: typed specs, keys, jobs, atomic writes, clear failures."""
 import dataclasses
+import os
 import json
 import shutil
 import subprocess
@@ -266,3 +267,35 @@ def test_the_fast_suite_trains_eagerly():
     from makemore import fast
 
     assert not fast._want_compile(None)
+
+
+def test_get_reads_a_file_once_and_every_caller_gets_its_own_run(tmp_path, monkeypatch):
+    """A page or a static explorer asks for one run many times: the file is read once
+    per version, yet one caller's eval() or in-place edit never reaches another."""
+    import makemore.runs as runs_mod
+
+    spec = runs_mod.RUNS["kaiming"]
+    monkeypatch.setenv("MAKEMORE_CACHE", str(tmp_path))
+    model = spec.build(models.new_generator(spec.seed))
+    history = History(lossi=torch.zeros(4), ud=torch.zeros(0, 5), ud_steps=torch.zeros(0),
+                      trainer="plain", seconds=1.0)
+    blob = {"state": model.state_dict(), "history": dataclasses.asdict(history),
+            "losses": {"train": 2.0, "val": 2.1}, "calibrated": None,
+            "meta": {"job": {"id": "j", "members": ["kaiming"], "seconds": 1.0,
+                             "trainer": "plain"}}}
+    path = runs_mod.path_of(spec)
+    runs_mod.save(blob, path)
+    reads = []
+    real = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **kw: reads.append(a[0]) or real(*a, **kw))
+    a, b = runs_mod.get("kaiming"), runs_mod.get("kaiming")
+    assert len(reads) == 1
+    a.model.eval()
+    a.lossi.add_(1)
+    a.losses["val"] = 9.0
+    assert b.model.training and b.lossi.sum() == 0 and b.losses["val"] == 2.1
+    assert runs_mod.get("kaiming").lossi.sum() == 0
+    blob["losses"]["val"] = 2.5  # a new version of the file is read again
+    runs_mod.save(blob, path)
+    os.utime(path, ns=(1, 1))
+    assert runs_mod.get("kaiming").losses["val"] == 2.5 and len(reads) == 2

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache, partial
+from functools import partial
 
 import matplotlib as mpl
 import torch
@@ -31,6 +31,7 @@ from .explorer import Control, as_html, live, static_explorer
 from .models import deep_mlp, new_generator
 from .nn import BatchNorm1d
 from .plots import REFERENCE_COLOR, layer_color, plot_hist, smooth, use_style
+from .runs import get as get_run
 from .stats import weight_columns
 
 # ---------------------------------------------------------------------------
@@ -295,16 +296,6 @@ def run_label(name: str) -> str:
     return RUNS[name].label
 
 
-# runs.get() reads the run's file on every call, and a static explorer asks for a run
-# once per frame: a thin in-memory cache until the run registry keeps loaded runs itself
-# (then this is runs.get).
-@lru_cache(maxsize=8)
-def _run(name: str):
-    from .runs import get
-
-    return get(name)
-
-
 def _record(ud_steps: torch.Tensor, step: int) -> int:
     """Index of the first record at or after ``step`` (the last one past the end)."""
     return int(torch.searchsorted(ud_steps, torch.tensor(step)).clamp(max=len(ud_steps) - 1))
@@ -315,7 +306,7 @@ def training_figure(name: str = "deep_bn_g1_lr0.1", step: int = 199_900,
     """Left: log10 update:data ratio of every weight matrix of run ``name`` over the
     steps up to ``step`` (mean of ``window`` records), the rest of the run faint.
     Right: each layer's ratio at ``step``. The black line is the lecture's -3."""
-    run = _run(name)
+    run = get_run(name)
     k = _record(run.ud_steps, step)
     ud, steps = smooth(run.ud.float(), window).numpy(), run.ud_steps.numpy()
     cols = weight_columns(run.model)
@@ -356,7 +347,7 @@ def training_widget(names: Sequence[str] | None = None):
 
     names = list(names or [n for n in RUNS if n.startswith("deep_") and is_cached(n)]
                  or [DEEP_BN])
-    last = int(_run(names[0]).ud_steps[-1])
+    last = int(get_run(names[0]).ud_steps[-1])
     return live(training_figure,
                 name=widgets.Dropdown(options=[(run_label(n), n) for n in names],
                                       value=DEEP_BN if DEEP_BN in names else names[0],
@@ -376,7 +367,7 @@ def training_static(names: Sequence[str] = TRAINING_RUNS,
                         initial=len(steps) - 1)
 
     def alt(name, step):
-        run = _run(name)
+        run = get_run(name)
         ud = smooth(run.ud.float(), SMOOTH)
         k = _record(run.ud_steps, step)
         vals = ", ".join(f"{label} {ud[k, j]:.2f}" for j, label, _ in weight_columns(run.model))

@@ -10,7 +10,9 @@ run up front. Introduced in the MLP chapter (``runs.get("original")``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
+import functools
 import os
 import sys
 import tempfile
@@ -152,14 +154,28 @@ def save(blob: dict, path: Path) -> None:
         raise
 
 
+@functools.lru_cache(maxsize=32)
+def _read(path: Path, stamp: tuple[int, int]) -> dict:
+    """The run file's contents, read once per file version (``stamp``: its mtime and
+    size): a page, or a static explorer drawing one frame per step, asks for the same
+    run many times. 32 runs' files are ~30 MB in memory."""
+    return torch.load(path, weights_only=True)
+
+
 def load(spec: RunSpec, path: Path) -> Run:
     """The run stored in ``path``; a :class:`RunCacheError` naming the file when it
-    is truncated, corrupt or not a run file."""
+    is truncated, corrupt or not a run file. Every call builds its own model and
+    history (a caller may switch the model to eval mode or change a tensor) from
+    contents read once (:func:`_read`)."""
     try:
-        blob = torch.load(path, weights_only=True)
+        st = path.stat()
+        blob = _read(path, (st.st_mtime_ns, st.st_size))
         model = spec.build(new_generator(spec.seed)).load_state_dict(blob["state"])
-        return Run(spec, model, History(**blob["history"]), blob["losses"], blob["calibrated"],
-                   blob["meta"])
+        history = History(**{k: v.clone() if isinstance(v, torch.Tensor) else v
+                             for k, v in blob["history"].items()})
+        return Run(spec, model, history, dict(blob["losses"]),
+                   dict(blob["calibrated"]) if blob["calibrated"] else None,
+                   copy.deepcopy(blob["meta"]))
     except Exception as e:  # noqa: BLE001 -- torch raises many kinds for a bad file
         first = (str(e).strip().splitlines() or [""])[0]
         first = first if len(first) <= 80 else first[:79] + "…"
