@@ -300,6 +300,16 @@ def test_launch_links_point_at_notebooks_in_the_repository(site, page):
     assert tracked(notebook), f"{notebook} is not in the repository: run `make notebooks`, commit"
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_tables_render_as_tables(site, page):
+    """A Markdown table in a cell's output (makemore.tables) becomes an HTML table: no
+    raw pipes and dashes in the text (myst-nb's CommonMark default has no tables)."""
+    text = soup(site / page).get_text()
+    # a delimiter row, "| --- | :---: |", with dashes that smart quotes may have made "—"
+    raw = re.findall(r"^\s*\|(?:\s*:?(?:-{3,}|—|–)\s*:?\s*\|)+\s*$", text, re.M)
+    assert not raw, f"{page}: a table left as Markdown text: {raw[:2]}"
+
+
 def _ids(path: Path) -> set[str]:
     s = soup(path)
     return {t["id"] for t in s.find_all(id=True)} | {t["name"] for t in s.find_all("a", attrs={"name": True})}
