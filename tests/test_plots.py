@@ -153,3 +153,36 @@ def test_smooth_is_a_trailing_mean():
     assert torch.equal(plots.smooth(t, 1), t), "a window of one leaves the rows as they are"
     with pytest.raises(ValueError, match="at least 1"):
         plots.smooth(t, 0)
+
+
+def test_plot_ud_run_records_their_running_mean_and_the_drop():
+    steps = torch.arange(0, 5000, 100)
+    ud = torch.full((50, 2), -2.0)
+    ud[7, 1] = -float("inf")  # log10(0): left out of the mean
+    ax = plots.plot_ud_run(steps, ud, ["C", "W1"], window=10, decay_step=3000, lr=0.1)
+    thin, thick = ax.lines[2], ax.lines[3]  # W1's
+    assert len(thick.get_xdata()) == 41 and thick.get_xdata()[0] == 900
+    assert np.allclose(thick.get_ydata(), -2.0)  # the -inf record did not drag it down
+    assert np.isnan(thin.get_ydata()[7])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["C", "W1", "-3", "lr 0.1 → 0.01"]
+    assert thick.get_color() == plots.layer_color(1)
+    with pytest.raises(ValueError, match="a record per step"):
+        plots.plot_ud_run(steps[:-1], ud, ["C", "W1"])
+
+
+def test_plot_matmul_hists_input_and_one_histogram_per_scale():
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(1000, 10, generator=g), torch.randn(10, 200, generator=g)
+    ax = plots.plot_matmul_hists(x, w, {"1": 1.0, r"1/\sqrt{10}": 10**-0.5})
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "x (input)" and len(labels) == 3
+    assert labels[1].endswith(f"std(y) = {(x @ w).std():.2f}")
+    assert labels[2].endswith("std(y) = 1.00") or labels[2].endswith("std(y) = 0.99")
+
+
+def test_plot_depth_stds_one_curve_per_gain():
+    ax = plots.plot_depth_stds({1.0: [0.6, 0.5, 0.4], 5 / 3: [0.7, 0.65, 0.65]})
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["gain 1", "gain 1.67"]
+    assert list(ax.lines[0].get_xdata()) == [1, 2, 3]
+    assert list(ax.lines[1].get_ydata()) == [0.7, 0.65, 0.65]

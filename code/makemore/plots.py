@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .stats import DEAD, Diagnosis, LayerStats, ParamStats, matmul_std, window_means
+from .train import learning_rate
 
 FIGSIZE = (9, 3.5)  # one plot across a book page
 
@@ -143,6 +144,38 @@ def plot_ud(ud: torch.Tensor | Sequence[Sequence[float]], names: Sequence[str],
     return ax
 
 
+def plot_ud_run(steps: torch.Tensor, ud: torch.Tensor, names: Sequence[str],
+                window: int = 20, decay_step: int | None = None, lr: float = 0.1,
+                ax: Axes | None = None) -> Axes:
+    """Plot 4 over a long run: each weight matrix's log10 update:data ratio per record
+    (thin) and its trailing mean over ``window`` records (thick), against the step.
+
+    ``ud`` is ``(records, len(names))`` recorded at ``steps``; non-finite records
+    (``log10(0)``) are left out of the means. A dashed line marks ``decay_step``, where
+    the learning rate ``lr`` drops (:func:`makemore.train.learning_rate`); the black
+    line marks -3. Introduced in "Diagnostics" (the full run).
+    """
+    ax = _axes(ax, figsize=(10, 4))
+    ud, steps = _as_tensor(ud).float(), _as_tensor(steps)
+    ud = torch.where(torch.isfinite(ud), ud, torch.nan)
+    if ud.ndim != 2 or ud.shape != (len(steps), len(names)):
+        raise ValueError(f"ud has shape {tuple(ud.shape)}, expected "
+                         f"({len(steps)}, {len(names)}): a record per step, a column per name")
+    for j, name in enumerate(names):
+        color = layer_color(j)
+        ax.plot(steps, ud[:, j], color=color, alpha=0.25, linewidth=0.5)
+        ax.plot(steps[window - 1:], ud[:, j].unfold(0, window, 1).nanmean(1), color=color,
+                linewidth=1.5, label=name)
+    ax.axhline(-3, color=REFERENCE_COLOR, linewidth=1, label="-3")
+    if decay_step is not None:
+        ax.axvline(decay_step, color="black", linestyle="--", linewidth=1,
+                   label=f"lr {lr:g} → {learning_rate(decay_step, lr, decay_step):g}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("log10 update:data")
+    _legend_outside(ax)
+    return ax
+
+
 # ---------------------------------------------------------------------------
 # distributions (plots 1, 2 and 3)
 
@@ -216,6 +249,44 @@ def plot_std_vs_scale(scales: Sequence[float] | None = None, fan_in: int = 10,
     ax.set_xlabel("weight scale (std of w)")
     ax.set_ylabel("std of x @ w")
     ax.set_title(f"a Linear layer with fan_in = {fan_in}, unit-Gaussian input")
+    ax.legend()
+    return ax
+
+
+def plot_matmul_hists(x: torch.Tensor, w: torch.Tensor, scales: dict[str, float],
+                      bins: int = 121, limit: float = 15.0, ax: Axes | None = None) -> Axes:
+    """Histograms of the entries of ``y = x @ (w * scale)`` for each weight scale, over
+    that of ``x`` itself (grey), with the std of each ``y`` in the legend.
+
+    ``scales`` maps a legend name (TeX, e.g. ``r"1/\\sqrt{10}"``) to the scale. With
+    unit-Gaussian ``x`` and ``w``, only ``scale = 1/sqrt(fan_in)`` keeps ``y`` on top of
+    ``x``. Introduced in "Kaiming initialization".
+    """
+    ax = _axes(ax, figsize=(9, 3.2))
+    edges = torch.linspace(-limit, limit, bins).tolist()
+    ax.hist(x.flatten().tolist(), bins=edges, density=True, color=EMBEDDING_COLOR,
+            alpha=0.5, label="x (input)")
+    for k, (name, scale) in enumerate(scales.items()):
+        y = x @ (w * scale)
+        ax.hist(y.flatten().tolist(), bins=edges, density=True, histtype="step",
+                linewidth=1.5, color=layer_color(k + 1),
+                label=rf"y, std(w) = ${name}$: std(y) = {y.std():.2f}")
+    ax.set_xlabel("value")
+    ax.set_ylabel("density")
+    ax.legend()
+    return ax
+
+
+def plot_depth_stds(stds: dict[float, Sequence[float]], ax: Axes | None = None) -> Axes:
+    """Std of the tanh output after each layer, one curve per gain: ``stds[gain]`` as
+    :func:`makemore.stats.depth_stds` returns it. Introduced in "Kaiming initialization"."""
+    ax = _axes(ax, figsize=(9, 3.2))
+    for k, (gain, s) in enumerate(stds.items()):
+        ax.plot(range(1, len(s) + 1), s, "o-", color=layer_color(k + 1),
+                label=f"gain {gain:.3g}")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("std of tanh output")
+    ax.set_ylim(0, 1)
     ax.legend()
     return ax
 
