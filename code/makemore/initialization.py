@@ -38,10 +38,12 @@ def uniform_loss(n_classes: int = models.VOCAB_SIZE) -> float:
 
 def random_logits_loss(scale: float, n_classes: int, n_draws: int = 4000,
                        seed: int = 0) -> float:
-    """Mean cross-entropy of Gaussian logits of std ``scale`` (target: class 0)."""
+    """Mean cross-entropy of Gaussian logits of std ``scale``, over ``n_draws``
+    examples whose correct class is 0 (any would do: the logits are iid)."""
     g = torch.Generator().manual_seed(seed)
     logits = torch.randn(n_draws, n_classes, generator=g) * scale
-    return F.cross_entropy(logits, torch.zeros(n_draws, dtype=torch.long)).item()
+    targets = torch.zeros(n_draws, dtype=torch.long)
+    return F.cross_entropy(logits, targets).item()
 
 
 TOY_HEADER = ("logits", "probability of the correct one", "loss")
@@ -110,12 +112,13 @@ def param_counts(model: Sequential) -> dict[str, int]:
 
 def zeroed(names: Iterable[str], init: models.MLPInit = "fix_softmax"
            ) -> tuple[Sequential, torch.Generator]:
-    """An MLP built with the lecture's generator and the parameters ``names`` (of
+    """An MLP built with the lecture's generator, the parameters ``names`` (of
     :data:`MLP_PARAMS`) set to exactly zero, and the generator, so that training
     continues the lecture's random stream (the exercise "Zero weights")."""
     names = set(names)
     if names - set(MLP_PARAMS):
-        raise ValueError(f"unknown parameters {sorted(names - set(MLP_PARAMS))}; "
+        unknown = sorted(names - set(MLP_PARAMS))
+        raise ValueError(f"unknown parameters {unknown}; "
                          f"the MLP's are {', '.join(MLP_PARAMS)}")
     g = models.new_generator()
     model = models.mlp(init, generator=g)
@@ -160,12 +163,14 @@ class FirstStep:
 
 
 def first_step(init: models.MLPInit, splits: Splits, batch_size: int = 32,
-               model: Sequential | None = None, backward: bool = True) -> FirstStep:
-    """The lecture's ``break`` after one step: the MLP ``init`` built with the lecture's
-    generator, then the first minibatch drawn from the same generator, exactly as the
-    training loop draws it, one forward and (if ``backward``) one backward pass.
+               model: Sequential | None = None,
+               backward: bool = True) -> FirstStep:
+    """The lecture's ``break`` after one step: the MLP ``init`` built with the
+    lecture's generator, then the first minibatch drawn from the same generator,
+    exactly as the training loop draws it; one forward and (if ``backward``)
+    one backward pass, no update.
 
-    ``model``: run this network instead (a trained one), on the same first minibatch.
+    ``model``: run this network (a trained one) on the same first minibatch.
     """
     g = models.new_generator()
     built = models.mlp(init, generator=g)
@@ -243,7 +248,7 @@ def vs_lecture(name: str, before: str | None = None) -> dict[str, float]:
     return out
 
 
-LECTURE_HEADER = ("run (the lecture's loss log)", "train", "val", "lecture train",
+LECTURE_HEADER = ("loss-log entry", "train", "val", "lecture train",
                   "lecture val", "difference train", "difference val")
 
 
