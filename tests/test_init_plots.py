@@ -51,6 +51,7 @@ def test_plot_random_logits_one_curve_per_class_count_and_the_star():
     assert sorted(_dashed_ys(ax)) == pytest.approx([math.log(4), math.log(27)])
     (star,) = [line for line in ax.get_lines() if line.get_marker() == "*"]
     assert star.get_ydata()[0] == pytest.approx(initialization.random_logits_loss(5.0, 27))
+    assert star.get_label() == "original network's logit std"
 
 
 def test_plot_hockey_stick_zooms_and_marks_the_uniform_loss():
@@ -95,3 +96,4 @@ def test_plot_lr_step_starts_late_and_marks_the_decay():
     assert line.get_ydata() == pytest.approx([3.0] * 3 + [2.0] * 5)
     (decay,) = [v for v in ax.get_lines() if v.get_linestyle() == "--"]
     assert decay.get_xdata()[0] == 5000
+    assert [t.get_text() for t in ax.texts] == ["lr 0.1 → 0.01"]

@@ -65,10 +65,13 @@ def plot_logits(logits: torch.Tensor, targets: torch.Tensor, itos: Mapping[int, 
 
 
 def plot_random_logits(scales: Sequence[float], n_classes: Sequence[int],
-                       mark: float | None = None, ax: Axes | None = None) -> Axes:
+                       mark: float | None = None,
+                       mark_label: str = "original network's logit std",
+                       ax: Axes | None = None) -> Axes:
     """The expected loss of random Gaussian logits (:func:`random_logits_loss`) against
     their std, one curve per number of classes, with :math:`\\ln n` dashed; ``mark``:
-    a star at that std on the last curve. Introduced in "The initial loss"."""
+    a star at that std on the last curve, labelled ``mark_label``. Introduced in "The
+    initial loss"."""
     ax = _new_axes(ax)
     for color, n in zip(plots.PALETTE, n_classes, strict=False):
         ax.plot(scales, [random_logits_loss(s, n) for s in scales], color=color,
@@ -76,7 +79,7 @@ def plot_random_logits(scales: Sequence[float], n_classes: Sequence[int],
         _dashed(ax, y=math.log(n), color=color)
     if mark is not None:
         ax.plot([mark], [random_logits_loss(mark, n_classes[-1])], "*", markersize=14,
-                color=plots.PALETTE[3], label="original network's logit std")
+                color=plots.PALETTE[3], label=mark_label)
     ax.set(xscale="log", yscale="log", xlabel="standard deviation of the logits",
            ylabel="expected loss", title="random logits: the larger, the more confidently wrong")
     ax.legend()
@@ -148,16 +151,17 @@ def plot_saturation_maps(hs: Mapping[str, torch.Tensor]) -> Figure:
 
 
 def plot_lr_step(lossi: torch.Tensor, decay_step: int, start: int = 20_000,
-                 window: int = 1000, ax: Axes | None = None) -> Axes:
+                 window: int = 1000, label: str = "lr 0.1 → 0.01",
+                 ax: Axes | None = None) -> Axes:
     """The ``window``-step means of a run's loss (converted back from log10) from step
-    ``start`` on, with the learning-rate decay at ``decay_step`` dashed and labelled.
-    Introduced in "The MLP"."""
+    ``start`` on, with the learning-rate decay at ``decay_step`` dashed and labelled
+    ``label``. Introduced in "The MLP"."""
     ax = _new_axes(ax)
     centers, means = window_means(lossi, window)
     keep = centers >= start
     ax.plot(centers[keep], 10 ** means[keep], color=plots.PALETTE[0])
     _dashed(ax, x=decay_step)
-    ax.annotate("lr 0.1 → 0.01", xy=(decay_step, ax.get_ylim()[1]), xytext=(4, -4),
+    ax.annotate(label, xy=(decay_step, ax.get_ylim()[1]), xytext=(4, -4),
                 textcoords="offset points", va="top")
     ax.set(xlabel="step", ylabel="mean minibatch loss",
            title=f"mean of {window:,} steps, around the learning-rate decay")
