@@ -105,3 +105,10 @@ def test_environment_table_says_what_a_run_did_not_record():
     table = cells(report.environment_table({"torch": "2.0"}))
     assert table[1][0] == "PyTorch" and table[1][2] == "2.0"
     assert table[0][2] == "?"  # no python version recorded
+
+
+def test_terminal_table_has_no_negative_zero(rows):
+    text = report.format_table(rows)
+    lines = text.splitlines()
+    assert "-0.0000" not in text and len(lines) == 2 + len(rows)
+    assert lines[4].split()[-2:] == ["+0.0000", "yes"] and lines[5].split()[-1] == "NO"

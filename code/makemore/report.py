@@ -50,7 +50,8 @@ def format_table(rows: list[dict]) -> str:
              f"{'delta':>8}  ok", "-" * 82]
     for r in rows:
         lines.append(f"{r['title']:<44} {r['split']:<5} {r['lecture']:>8.4f} "
-                     f"{r['this_run']:>9.4f} {r['delta']:>+8.4f}  {'yes' if r['ok'] else 'NO'}")
+                     f"{r['this_run']:>9.4f} {tables.number(r['delta'], signed=True):>8}  "
+                     f"{'yes' if r['ok'] else 'NO'}")
     return "\n".join(lines)
 
 
