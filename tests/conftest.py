@@ -1,7 +1,13 @@
 """Shared fixtures. Tests that need the real names.txt use ``splits``/``words``;
-they find it in the cache under data/ or through $MAKEMORE_NAMES (see README)."""
-import pytest
-import torch
+they find it in the cache under data/ or through $MAKEMORE_NAMES (see README).
+Figures draw off-screen (Agg) and are closed after every test."""
+import matplotlib
+
+matplotlib.use("Agg")  # before anything imports pyplot: no display in tests
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +22,12 @@ def splits():
     from makemore.data import load_splits
 
     return load_splits()
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
 
 
 @pytest.fixture(autouse=True)

@@ -3,13 +3,10 @@ and panels its chapter's caption describes."""
 import math
 from types import SimpleNamespace
 
-import matplotlib
 import pytest
 import torch
 
-matplotlib.use("Agg")
-from makemore import init_plots, initialization  # noqa: E402
-from matplotlib import pyplot as plt  # noqa: E402
+from makemore import init_plots, initialization
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +17,6 @@ def steps():
                             Ytr=torch.randint(0, 27, (200,), generator=g))
     return {"bad": initialization.first_step("fix_softmax", small),
             "ok": initialization.first_step("fix_tanh", small)}
-
-
-@pytest.fixture(autouse=True)
-def _no_figures_left():
-    yield
-    plt.close("all")
 
 
 def _dashed_ys(ax):

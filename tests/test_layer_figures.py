@@ -1,18 +1,8 @@
 """makemore.layer_figures: the single-layer figures of "BatchNorm" and "PyTorch-ifying"."""
-import matplotlib
+import pytest
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from makemore import layer_figures, models, nn, stats  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+from makemore import layer_figures, models, nn, stats
 
 
 def test_params_by_block_splits_weights_biases_and_batchnorm():

@@ -1,20 +1,11 @@
 """Networks side by side: a panel per network with outer labels and one legend, the
 panel of a title, and tables with a column per network."""
-import matplotlib
+import pytest
+import torch
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from makemore import models, panels, plots, stats  # noqa: E402
+from makemore import models, panels, plots, stats
 
 GAINS = (0.5, 1.0, 3.0, 5.0)  # four networks: a 2 x 3 grid with two empty places
-
-
-def teardown_function():
-    plt.close("all")
 
 
 @pytest.fixture(scope="module")

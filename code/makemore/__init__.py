@@ -12,7 +12,15 @@ The shared package behind the book. Each module holds one idea:
 - :mod:`makemore.runs`     the trained runs' on-disk cache (``runs.get``)
 - :mod:`makemore.pretrain` ``python -m makemore pretrain``: every missing run, on all cores
 - :mod:`makemore.stats`    forward / backward statistics behind the diagnostic plots
+- :mod:`makemore.health`   those statistics reduced to the numbers the prose quotes
 - :mod:`makemore.plots`    the plot helpers, one consistent style
+- :mod:`makemore.panels`   several networks side by side: panel grids, one legend, a table
+- :mod:`makemore.initialization`  what an init does to the first steps (initial loss, tanh)
+- :mod:`makemore.init_plots`      the figures of those first steps
+- :mod:`makemore.layer_figures`   what single layers do: init, parameters, BatchNorm stats
+- :mod:`makemore.outcomes`  how the grid's trained runs ended: losses, divergence, cost
+- :mod:`makemore.grid_plots`      the figures of the experiments' grid
+- :mod:`makemore.tables`   Markdown tables from rows, numbers formatted once
 - :mod:`makemore.sample`   sampling names from a trained model
 - :mod:`makemore.fold`     folding an eval-mode BatchNorm into the Linear before it
 - :mod:`makemore.report`   the reproduction report: this build vs the lecture's loss log
@@ -20,7 +28,7 @@ The shared package behind the book. Each module holds one idea:
 - :mod:`makemore.interactive`  the book's sliders, live (ipywidgets) and static (HTML)
 - :mod:`makemore.explorer`     one figure + controls -> a live widget or static HTML
 - :mod:`makemore.bundle`   the run cache as one verified bundle: pack, fetch (Binder, Colab)
-- :mod:`makemore.book`     ``glue``: myst-nb's, or a stand-in where myst-nb is missing
+- :mod:`makemore.book`     every chapter's setup cell, and ``glue`` also without myst-nb
 """
 from __future__ import annotations
 

@@ -32,14 +32,6 @@ def _dashed(ax: Axes, y: float | None = None, x: float | None = None,
         ax.axvline(x, **style)
 
 
-def _new_axes(ax: Axes | None, figsize: tuple[float, float] = plots.FIGSIZE) -> Axes:
-    """``ax``, or the axes of a new figure in the book's style."""
-    plots.use_style()
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
-
-
 def _thousands(ax: Axes) -> None:
     ax.xaxis.set_major_formatter(lambda x, pos: f"{x / 1000:g}k")
 
@@ -72,7 +64,7 @@ def plot_random_logits(scales: Sequence[float], n_classes: Sequence[int],
     their std, one curve per number of classes, with :math:`\\ln n` dashed; ``mark``:
     a star at that std on the last curve, labelled ``mark_label``. Introduced in "The
     initial loss"."""
-    ax = _new_axes(ax)
+    ax = plots.axes(ax)
     for color, n in zip(plots.PALETTE, n_classes, strict=False):
         ax.plot(scales, [random_logits_loss(s, n) for s in scales], color=color,
                 label=f"{n} classes")
@@ -126,7 +118,7 @@ def plot_hidden_hist(steps: Mapping[str, FirstStep], bins: int = 50) -> Figure:
 def plot_tanh_gradient(threshold: float = 0.99, xmax: float = 5.0) -> Axes:
     """:math:`\\tanh(x)` and its local gradient :math:`1 - \\tanh^2(x)`, with the tails
     where :math:`|\\tanh x| >` ``threshold`` shaded. Introduced in "Tanh saturation"."""
-    ax = _new_axes(None, figsize=(9, 3.2))
+    ax = plots.axes(None, figsize=(9, 3.2))
     x = torch.linspace(-xmax, xmax, 401)
     t = torch.tanh(x)
     edge = math.atanh(threshold)
@@ -156,7 +148,7 @@ def plot_lr_step(lossi: torch.Tensor, decay_step: int, start: int = 20_000,
     """The ``window``-step means of a run's loss (converted back from log10) from step
     ``start`` on, with the learning-rate decay at ``decay_step`` dashed and labelled
     ``label``. Introduced in "The MLP"."""
-    ax = _new_axes(ax)
+    ax = plots.axes(ax)
     centers, means = window_means(lossi, window)
     keep = centers >= start
     ax.plot(centers[keep], 10 ** means[keep], color=plots.PALETTE[0])

@@ -62,8 +62,8 @@ def layer_color(block: int) -> str:
     return EMBEDDING_COLOR if block == 0 else PALETTE[(block - 1) % len(PALETTE)]
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float] = FIGSIZE) -> Axes:
-    """``ax`` itself, or the axes of a new styled figure."""
+def axes(ax: Axes | None = None, figsize: tuple[float, float] = FIGSIZE) -> Axes:
+    """``ax`` itself, or the axes of a new figure in the book's style (``figsize``)."""
     use_style()
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
@@ -108,7 +108,7 @@ def plot_loss(lossi: Sequence[float] | torch.Tensor, window: int = 1000,
     A last, incomplete window is left out of the mean. Call again on the same
     ``ax`` with another ``label`` to compare runs.
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     lossi = _as_tensor(lossi).float()
     (faint,) = ax.plot(lossi, alpha=0.2, linewidth=0.5)
     centers, means = window_means(lossi, window)  # centers: the mid-window steps
@@ -130,7 +130,7 @@ def plot_ud(ud: torch.Tensor | Sequence[Sequence[float]], names: Sequence[str],
     The black line at -3 marks an update of a thousandth of the data: far below,
     the parameter learns too slowly; far above, too fast.
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     ud = _as_tensor(ud)
     if ud.ndim != 2 or ud.shape[1] != len(names):
         raise ValueError(f"ud has shape {tuple(ud.shape)}, expected (steps, {len(names)})")
@@ -155,7 +155,7 @@ def plot_ud_run(steps: torch.Tensor, ud: torch.Tensor, names: Sequence[str],
     the learning rate ``lr`` drops (:func:`makemore.train.learning_rate`); the black
     line marks -3. Introduced in "Diagnostics" (the full run).
     """
-    ax = _axes(ax, figsize=(10, 4))
+    ax = axes(ax, figsize=(10, 4))
     ud, steps = _as_tensor(ud).float(), _as_tensor(steps)
     ud = torch.where(torch.isfinite(ud), ud, torch.nan)
     if ud.ndim != 2 or ud.shape != (len(steps), len(names)):
@@ -186,7 +186,7 @@ def plot_hist(stats_list: Sequence[LayerStats | ParamStats], title: str,
     ``title``: e.g. "activation distribution", "gradient distribution",
     "weights gradient distribution".
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     for s in stats_list:
         ax.plot(s.hist.centers, s.hist.density, color=layer_color(s.block), label=s.name)
     ax.set_title(title)
@@ -214,7 +214,7 @@ def plot_saturation(h: torch.Tensor, threshold: float = DEAD,
     White: a saturated tanh output, through which (almost) no gradient flows.
     An all-white column is a neuron that is saturated for every example: dead.
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     ax.imshow((h.detach().abs().cpu() > threshold).numpy(), cmap="gray", vmin=0, vmax=1,
               aspect="auto", interpolation="nearest")
     ax.grid(False)
@@ -235,7 +235,7 @@ def plot_std_vs_scale(scales: Sequence[float] | None = None, fan_in: int = 10,
     Measured (dots) next to the theory ``scale * sqrt(fan_in)`` (line): only
     ``scale = 1/sqrt(fan_in)`` keeps a unit-Gaussian input unit-Gaussian.
     """
-    ax = _axes(ax)
+    ax = axes(ax)
     if scales is None:
         scales = torch.logspace(-2, 1, 16).tolist()
     stds = [matmul_std(s, fan_in=fan_in, generator=generator) for s in scales]
@@ -262,7 +262,7 @@ def plot_matmul_hists(x: torch.Tensor, w: torch.Tensor, scales: dict[str, float]
     unit-Gaussian ``x`` and ``w``, only ``scale = 1/sqrt(fan_in)`` keeps ``y`` on top of
     ``x``. Introduced in "Kaiming initialization".
     """
-    ax = _axes(ax, figsize=(9, 3.2))
+    ax = axes(ax, figsize=(9, 3.2))
     edges = torch.linspace(-limit, limit, bins).tolist()
     ax.hist(x.flatten().tolist(), bins=edges, density=True, color=EMBEDDING_COLOR,
             alpha=0.5, label="x (input)")
@@ -280,7 +280,7 @@ def plot_matmul_hists(x: torch.Tensor, w: torch.Tensor, scales: dict[str, float]
 def plot_depth_stds(stds: dict[float, Sequence[float]], ax: Axes | None = None) -> Axes:
     """Std of the tanh output after each layer, one curve per gain: ``stds[gain]`` as
     :func:`makemore.stats.depth_stds` returns it. Introduced in "Kaiming initialization"."""
-    ax = _axes(ax, figsize=(9, 3.2))
+    ax = axes(ax, figsize=(9, 3.2))
     for k, (gain, s) in enumerate(stds.items()):
         ax.plot(range(1, len(s) + 1), s, "o-", color=layer_color(k + 1),
                 label=f"gain {gain:.3g}")
@@ -289,33 +289,3 @@ def plot_depth_stds(stds: dict[float, Sequence[float]], ax: Axes | None = None) 
     ax.set_ylim(0, 1)
     ax.legend()
     return ax
-
-
-# ---------------------------------------------------------------------------
-# tables
-
-def _row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def stats_table(stats_list: Sequence[LayerStats | ParamStats]) -> str:
-    """A Markdown table of the lecture's printed columns, for ``IPython.display.Markdown``.
-
-    Activations: layer, mean, std, saturated %. Gradients of layers: layer, mean,
-    std. Parameters: parameter, shape, grad mean, grad std, grad:data.
-    """
-    if not stats_list:
-        return ""
-    if isinstance(stats_list[0], ParamStats):
-        head = ["parameter", "shape", "grad mean", "grad std", "grad:data"]
-        rows = [[str(s.index), str(s.shape), f"{s.mean:+.2e}", f"{s.std:.2e}", f"{s.grad_data:.2e}"]
-                for s in stats_list]
-    elif stats_list[0].saturated is None:  # gradients: tiny numbers, scientific
-        head = ["layer", "grad mean", "grad std"]
-        rows = [[s.name, f"{s.mean:+.2e}", f"{s.std:.2e}"] for s in stats_list]
-    else:
-        head = ["layer", "mean", "std", "saturated"]
-        rows = [[s.name, f"{s.mean:+.2f}", f"{s.std:.2f}", f"{s.saturated * 100:.2f}%"]
-                for s in stats_list]
-    lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1))]
-    return "\n".join(lines + [_row(r) for r in rows])
