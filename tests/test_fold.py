@@ -2,8 +2,15 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
-from makemore.fold import batchnorm_scale_shift, fold_batchnorm, fold_linear_batchnorm
+from makemore.fold import (
+    batchnorm_scale_shift,
+    batchnorm_scales,
+    fold_batchnorm,
+    fold_linear_batchnorm,
+    forward_seconds,
+    plot_scales,
+    scale_numbers,
+)
 from makemore.models import deep_mlp, mlp
 from makemore.nn import BatchNorm1d, Linear, Sequential, Tanh
 
@@ -91,3 +98,38 @@ def test_network_without_batchnorm_is_copied_unchanged():
     x = torch.randint(0, 27, (16, 3), generator=g(1))
     with torch.no_grad():
         assert torch.equal(fold_batchnorm(model)(x), model(x))
+
+
+def test_scales_numbers_and_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    model = deep_mlp(batchnorm=True, generator=g())
+    _train_a_little(model, steps=5)
+    scales = batchnorm_scales(model)
+    assert len(scales) == sum(isinstance(layer, BatchNorm1d) for layer in model.layers)
+    assert all((s > 0).all() for s in scales)
+    first = next(layer for layer in model.layers if isinstance(layer, BatchNorm1d))
+    assert torch.equal(scales[0], batchnorm_scale_shift(first)[0].abs())
+    n = scale_numbers(scales)
+    assert n["s-out-min"] == scales[-1].min().item()
+    assert n["s-hid-max"] == max(s.max().item() for s in scales[:-1])
+    with pytest.raises(ValueError, match="BatchNorm layers"):
+        scale_numbers(scales[:1])
+    ax = plot_scales(scales)
+    assert len(ax.lines) == len(scales) and ax.get_yscale() == "log"
+    matplotlib.pyplot.close("all")
+
+
+def test_forward_seconds_is_the_best_of_the_repeats():
+    calls = []
+
+    class Slow:
+        def __call__(self, x):
+            import time
+
+            calls.append(1)
+            time.sleep(0.02 if len(calls) == 1 else 0.001)
+
+    t = forward_seconds(Slow(), torch.zeros(1), repeats=3)
+    assert len(calls) == 3 and 0.0005 < t < 0.015

@@ -74,3 +74,15 @@ def test_deterministic_and_model_mode_restored():
     assert a == b and m.training
     with pytest.raises(ValueError, match="temperature"):
         sample.sample_batch(m, 1, vocab=VOCAB, temperature=0)
+
+
+def test_temperature_sharpens_and_one_is_the_lecture_loop():
+    soft = chain(sharp=1.0)  # the next letter only a little more likely than the others
+    g = torch.Generator
+    assert sample.sample(soft, 5, vocab=VOCAB, generator=g().manual_seed(4)) == \
+        sample.sample(soft, 5, vocab=VOCAB, generator=g().manual_seed(4), temperature=1.0)
+    assert sample.sample(soft, 5, vocab=VOCAB, generator=g().manual_seed(4)) != ["abcde."] * 5
+    assert sample.sample(soft, 5, vocab=VOCAB, generator=g().manual_seed(4),
+                         temperature=0.02) == ["abcde."] * 5
+    with pytest.raises(ValueError, match="temperature"):
+        sample.sample(soft, 1, vocab=VOCAB, temperature=-1)

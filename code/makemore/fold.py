@@ -97,3 +97,56 @@ def fold_batchnorm(model: Sequential) -> Sequential:
     folded = Sequential(layers)
     folded.train(model.training)
     return folded
+
+
+def batchnorm_scales(model: Sequential) -> list[torch.Tensor]:
+    """``|s|`` of every BatchNorm of ``model``, in order: the per-feature factor that
+    folding multiplies into the columns of the Linear weight before it."""
+    return [batchnorm_scale_shift(layer)[0].abs() for layer in model.layers
+            if isinstance(layer, BatchNorm1d)]
+
+
+def scale_numbers(scales: list[torch.Tensor]) -> dict[str, float]:
+    """The range of the factors of the hidden BatchNorms (``s-hid-*``) and of the last
+    one, the BatchNorm of the logits (``s-out-*``), for the prose of E02."""
+    if len(scales) < 2:
+        raise ValueError(f"{len(scales)} BatchNorm layers: need hidden ones and an output one")
+    hidden = torch.cat(scales[:-1])
+    return {"s-hid-min": hidden.min().item(), "s-hid-max": hidden.max().item(),
+            "s-out-min": scales[-1].min().item(), "s-out-max": scales[-1].max().item()}
+
+
+def plot_scales(scales: list[torch.Tensor], ax=None):
+    """A strip plot of the factors ``|s_j|``, one column per BatchNorm, one dot per
+    feature, on a log scale (chapter "Exercises", E02). Returns the ``Axes``."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    plots.use_style()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.5), layout="constrained")
+    gen = torch.Generator().manual_seed(0)  # horizontal jitter only
+    for k, s in enumerate(scales, start=1):
+        x = k + 0.15 * (torch.rand(len(s), generator=gen) - 0.5)
+        ax.plot(x, s.numpy(), ".", color=plots.layer_color(k), alpha=0.7)
+    ax.set_yscale("log")
+    ax.set_xticks(range(1, len(scales) + 1),
+                  [f"BatchNorm {k}" for k in range(1, len(scales) + 1)])
+    ax.set_ylabel(r"$|s_j|$ (log scale)")
+    ax.set_title("per-feature scale folded into each Linear layer")
+    return ax
+
+
+@torch.no_grad()
+def forward_seconds(model: Module, X: torch.Tensor, repeats: int = 5) -> float:
+    """The best of ``repeats`` wall-clock times of one forward pass ``model(X)``, in
+    seconds (E02: the folded network against the original)."""
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model(X)
+        best = min(best, time.perf_counter() - t0)
+    return best

@@ -25,14 +25,17 @@ def _defaults(generator: torch.Generator | None, vocab: Vocab | None, block_size
 
 
 def sample(model: Sequential, n: int = 20, generator: torch.Generator | None = None,
-           vocab: Vocab | None = None, block_size: int = 3, max_len: int = 50
-           ) -> list[str]:
+           vocab: Vocab | None = None, block_size: int = 3, max_len: int = 50,
+           temperature: float = 1.0) -> list[str]:
     """Draw ``n`` names, each ending with ``'.'`` as the lecture prints them.
 
     The model runs in evaluation mode: a BatchNorm cannot normalize a batch of
     one example, so it must use its running statistics. ``max_len`` only guards
-    against a model that never emits ``'.'``.
+    against a model that never emits ``'.'``. ``temperature`` divides the logits
+    (the exercise of chapter "Sampling"); at 1, the lecture's loop exactly.
     """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
     g, vocab = _defaults(generator, vocab, block_size)
     was_training = model.training
     model.eval()
@@ -43,7 +46,7 @@ def sample(model: Sequential, n: int = 20, generator: torch.Generator | None = N
             context = [0] * block_size
             while len(out) < max_len:
                 logits = model(torch.tensor([context]))
-                probs = F.softmax(logits, dim=1)
+                probs = F.softmax(logits / temperature, dim=1)
                 ix = torch.multinomial(probs, num_samples=1, generator=g).item()
                 context = context[1:] + [ix]
                 out.append(ix)
