@@ -22,6 +22,9 @@ The shared package behind the book. Each module holds one idea:
 - :mod:`makemore.grid_plots`      the figures of the experiments' grid
 - :mod:`makemore.tables`   Markdown tables from rows, numbers formatted once
 - :mod:`makemore.sample`   sampling names from a trained model
+- :mod:`makemore.corpus`   statistics of a list of names: lengths, letters, real or new
+- :mod:`makemore.corpus_plots`    the figures of those statistics
+- :mod:`makemore.params`   a network's parameters by name: gradients, fills, spread
 - :mod:`makemore.fold`     folding an eval-mode BatchNorm into the Linear before it
 - :mod:`makemore.report`   the reproduction report: this build vs the lecture's loss log
 - :mod:`makemore.lecture`  the lecture notebook's printouts, recomputed and compared

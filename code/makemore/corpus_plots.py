@@ -16,16 +16,9 @@ from matplotlib.axes import Axes
 from . import corpus, plots
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
-    plots.use_style()
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
-
-
 def plot_lengths(words: Sequence[str], ax: Axes | None = None) -> Axes:
     """A histogram of the names' lengths, one bar per length (chapter "Data")."""
-    ax = _axes(ax, (9, 3.2))
+    ax = plots.axes(ax, (9, 3.2))
     lens = corpus.lengths(words)
     lo, hi = int(lens.min()), int(lens.max())
     ax.hist(lens.numpy(), bins=np.arange(lo, hi + 2) - 0.5, rwidth=0.85)
@@ -39,7 +32,7 @@ def plot_lengths(words: Sequence[str], ax: Axes | None = None) -> Axes:
 def plot_letter_counts(words: Sequence[str], ax: Axes | None = None) -> Axes:
     """How often each letter occurs, and a grey bar for the end token ``'.'``, counted
     once per name (chapter "Data")."""
-    ax = _axes(ax, (9, 3.2))
+    ax = plots.axes(ax, (9, 3.2))
     counts = corpus.letter_counts(words)
     ax.bar(list(counts), list(counts.values()), color=plots.PALETTE[0])
     ax.bar(["."], [len(words)], color=plots.EMBEDDING_COLOR)
@@ -55,7 +48,7 @@ def plot_length_distributions(samples: dict[str, torch.Tensor], data_lengths: to
     """The length distribution of real names (grey bars) and of each network's samples
     (``{label: lengths}``, step lines), each normalized to sum to one; the last bin holds
     every name of ``max_len`` characters or more (chapter "Sampling")."""
-    ax = _axes(ax, (9, 3.4))
+    ax = plots.axes(ax, (9, 3.4))
     x = range(1, max_len + 1)
     ax.bar(x, corpus.length_distribution(data_lengths, max_len).numpy(), color="0.8",
            label="names.txt")
@@ -110,7 +103,7 @@ def plot_next_char(learned: torch.Tensor, freq: torch.Tensor, vocab, ax: Axes | 
     """A distribution over the next character that a network ``learned`` (bars) against
     the frequency of each character as a training target (dots), ``'.'`` first
     (chapter "Exercises": what the all-zero network's output bias learns)."""
-    ax = _axes(ax, (9, 3.2))
+    ax = plots.axes(ax, (9, 3.2))
     n = len(vocab)
     ax.bar(range(n), learned.numpy(), color=plots.PALETTE[0], label="softmax(output bias)")
     ax.plot(range(n), freq.numpy(), "o", color=plots.PALETTE[3], label="frequency in the data")
