@@ -213,12 +213,13 @@ def test_unknown_layer_is_refused(splits):
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_compiled_matches_plain_loop(name, splits):
     # "original" starts with a loss of ~27 and amplifies a rounding difference about
-    # tenfold every 20 steps (chaos, not a bug): compare its first 24 steps only
-    steps = 24 if name == "original" else STEPS
+    # tenfold every 20 steps (chaos, not a bug): compare its first 20 steps only
+    steps = 20 if name == "original" else STEPS
     plain, g_plain, lossi, _ = plain_run(name, splits, steps)
     model, g, hist = fast_run(name, splits, steps, compile=True)
     assert hist.trainer == "compiled"
-    assert_close_lossi(hist.lossi, lossi, RTOL)
+    # -ffast-math rounds a little differently again: 1.04e-5 for "original"'s logits of ~28
+    assert_close_lossi(hist.lossi, lossi, 2 * RTOL)
     assert_same_model(model, plain, 10 * RTOL)
     assert torch.equal(g.get_state(), g_plain.get_state())
 
@@ -268,3 +269,23 @@ def test_fallback_without_a_c_compiler(splits, monkeypatch, capsys):
     assert hist.trainer == "eager"
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "compiler" in err[0]
+
+
+@pytest.mark.slow
+def test_compiled_divergence_stays_non_finite(splits):
+    """Compiled with -ffast-math (fast._compiled_step), a step has no NaN checks for the
+    compiler to drop: a run driven to overflow shows it in its losses and weights at the
+    same step as the eager step (the plain loop's math), which is how the experiments
+    tell a diverged run."""
+    first_bad, finite_weights = [], []
+    for compile in (False, True):
+        g = models.new_generator()
+        model = models.deep_mlp(batchnorm=False, gain=5 / 3, generator=g)
+        hist = fast.train_fast(model, splits.Xtr, splits.Ytr, generator=g, steps=40, lr=1e38,
+                               compile=compile)
+        assert hist.trainer == ("compiled" if compile else "eager")
+        bad = (~torch.isfinite(hist.lossi)).nonzero()
+        first_bad.append(int(bad[0]) if len(bad) else None)
+        finite_weights.append(all(torch.isfinite(p).all() for p in model.parameters()))
+    assert first_bad[0] is not None and first_bad == [first_bad[0]] * 2
+    assert finite_weights == [False, False]
