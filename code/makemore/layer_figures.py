@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from . import nn
 from .plots import PALETTE, layer_color, use_style
-from .stats import LinearStats
+from .stats import LinearStats, layer_blocks
 
 PARAM_KINDS = ("weights", "biases", "BatchNorm")
 
@@ -47,9 +47,7 @@ def params_by_block(model: nn.Sequential) -> dict[int, dict[str, int]]:
     what follows it -- split into weights, biases and BatchNorm's gamma/beta.
     Chapter "PyTorch-ifying the code"."""
     counts: dict[int, dict[str, int]] = {}
-    block = 0
-    for layer in model.layers:
-        block += isinstance(layer, nn.Linear)
+    for layer, block in zip(model.layers, layer_blocks(model)):
         c = counts.setdefault(block, dict.fromkeys(PARAM_KINDS, 0))
         if isinstance(layer, nn.BatchNorm1d):
             c["BatchNorm"] += layer.gamma.nelement() + layer.beta.nelement()
@@ -81,7 +79,7 @@ def params_by_block_bars(with_bn: nn.Sequential, without_bn: nn.Sequential) -> F
         for b, total in zip(blocks, bottom):
             ax.text(b + offset, total + 150, f"{total:,}", ha="center", va="bottom", fontsize=8)
         top = max(top, *bottom)
-    n_blocks = len(params_by_block(with_bn))
+    n_blocks = len(blocks)  # the same blocks with and without BatchNorm
     ax.set_xticks(range(n_blocks), ["C"] + [f"Linear {k}" for k in range(1, n_blocks)])
     ax.set_ylabel("parameters")
     ax.set_ylim(0, top * 1.15)  # room for the totals

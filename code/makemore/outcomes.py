@@ -267,8 +267,9 @@ def versus_mlps(final: Run, mlp_rows: Iterable[str] = MLP_ROWS) -> Markdown:
 
 def versus_mlps_numbers(final: Run, mlp_rows: Iterable[str] = MLP_ROWS) -> dict[str, object]:
     """The best MLP of the loss log (name and val loss) and whether ``final`` beats it."""
-    best = min(mlp_rows, key=lambda n: runs.get(n).losses["val"])
-    best_val = runs.get(best).losses["val"]
+    vals = {name: runs.get(name).losses["val"] for name in mlp_rows}
+    best = min(vals, key=vals.get)
+    best_val = vals[best]
     gain = best_val - final.losses["val"]
     return {"best-mlp": Markdown(f"`{best}`"), "best-mlp-val": best_val,
             "deep-gain": Markdown(f"{'better' if gain > 0 else 'worse'} by {abs(gain):.4f}"),

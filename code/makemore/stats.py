@@ -126,8 +126,9 @@ def lecture_layer(model: Sequential, index: int) -> Module:
     return model.layers[_first_linear(model) + index]
 
 
-def _blocks(model: Sequential) -> list[int]:
-    """For each layer, how many Linear layers come up to and including it."""
+def layer_blocks(model: Sequential) -> list[int]:
+    """For each layer, its block: how many Linear layers come up to and including it
+    (0 for the embedding; the k-th Linear and what follows it are block k)."""
     blocks, n = [], 0
     for layer in model.layers:
         n += isinstance(layer, Linear)
@@ -137,7 +138,7 @@ def _blocks(model: Sequential) -> list[int]:
 
 def _layer_stats(model: Sequential, kind: type[Module], grad: bool, threshold: float,
                  bins: int) -> list[LayerStats]:
-    offset, blocks = _first_linear(model), _blocks(model)
+    offset, blocks = _first_linear(model), layer_blocks(model)
     stats = []
     for i, layer in enumerate(model.layers[:-1]):  # the output layer is left out
         if not isinstance(layer, kind):
@@ -209,7 +210,7 @@ class ParamStats:
 
 def _param_blocks(model: Sequential) -> list[int]:
     """The block of the layer that owns each parameter, in ``parameters()`` order."""
-    return [b for layer, b in zip(model.layers, _blocks(model)) for _ in layer.parameters()]
+    return [b for layer, b in zip(model.layers, layer_blocks(model)) for _ in layer.parameters()]
 
 
 def weight_columns(model: Sequential) -> list[tuple[int, str, int]]:
