@@ -9,8 +9,8 @@ same machine load, and prints steps/s and their ratio:
           trained at once, in model-steps/s vs the plain loop's steps/s;
 - floor:  the step's matrix products alone (forward and backward, the same shapes,
           ``torch.bmm`` with 1 and 8 models): what the arithmetic allows on this machine;
-- plain MLP: ``fast.train_plain`` (the plain loop to the bit) vs ``train.train`` on
-          the loss log's MLP.
+- plain MLP: the loss log's four MLPs, ``train.train`` one after the other vs
+          ``backprop.train_plain_many`` stacking them (the plain loop to the bit).
 
 Also times compilation (cold: ``--cold`` uses a fresh, temporary inductor
 cache; warm: the same graphs again, from the on-disk cache). ``--full`` then
@@ -39,7 +39,7 @@ if "--cold" in sys.argv:
 
 import torch  # noqa: E402
 
-from makemore import data, fast, models, train  # noqa: E402
+from makemore import backprop, data, fast, models, train  # noqa: E402
 
 GAINS = (0.5, 1.0, 5 / 3, 3.0)
 LRS = (0.1, 0.2)
@@ -150,25 +150,32 @@ def speed(X, Y, steps: int, block: int, ud_every: int) -> None:
 
 
 def plain_mlp(X, Y, steps: int, block: int) -> None:
-    """fast.train_plain vs train.train on the loss log's MLP: the same bits, less Python."""
-    runs = {"train.train": models.mlp("kaiming", generator=models.new_generator()),
-            "fast.train_plain": models.mlp("kaiming", generator=models.new_generator())}
-    gens = {k: models.new_generator() for k in runs}
+    """The loss log's four MLPs: the lecture's loop one after the other vs
+    backprop.train_plain_many stacking them (the same bits, less Python)."""
+    inits = ("original", "fix_softmax", "fix_tanh", "kaiming")
+
+    def fresh():
+        gens = [models.new_generator() for _ in inits]
+        return [models.mlp(i, generator=g) for i, g in zip(inits, gens)], gens
+
+    runs = {"lecture loop x4": fresh(), "stack of 4": fresh()}
     clocks = {k: Clock() for k in runs}
     done = 0
     while done < steps:
         n = min(block, steps - done)
-        with clocks["train.train"]:
-            train.train(runs["train.train"], X, Y, n, generator=gens["train.train"],
-                        progress=False)
-        with clocks["fast.train_plain"]:
-            fast.train_plain(runs["fast.train_plain"], X, Y, steps=n,
-                             generator=gens["fast.train_plain"])
+        with clocks["lecture loop x4"]:
+            for m, g in zip(*runs["lecture loop x4"]):
+                train.train(m, X, Y, n, generator=g, progress=False)
+        with clocks["stack of 4"]:
+            ms, gs = runs["stack of 4"]
+            backprop.train_plain_many(ms, X, Y, steps=n, generators=gs)
         done += n
-    p = clocks["train.train"]
+    p = clocks["lecture loop x4"]
+    k = len(inits)
     for name, c in clocks.items():
-        print(f"{'MLP, ' + name:22s} {steps / c.wall:15.0f} {p.wall / c.wall:7.2f}"
-              f" {steps / c.cpu:14.0f} {p.cpu / c.cpu:7.2f}")
+        print(f"{'MLP, ' + name:22s} {k * steps / c.wall:15.0f} {p.wall / c.wall:7.2f}"
+              f" {k * steps / c.cpu:14.0f} {p.cpu / c.cpu:7.2f}")
+    print("(MLP rows: model-steps/s of the loss log's four MLPs; the stack is bit-identical)")
 
 
 def full(splits, steps: int) -> None:

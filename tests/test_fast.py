@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from makemore import fast, models, train
+from makemore import backprop, fast, models, train
 from makemore.nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
 
-STEPS = 200  # a multiple of fast.UNROLL: no extra compilation for a shorter tail
+STEPS = 200  # whole calls of fast.UNROLL / UD_UNROLL steps: no extra compilation for a tail
 RTOL = 1e-5
 
 
@@ -102,7 +102,7 @@ def test_eager_matches_plain_loop(name, splits):
 def test_eager_update_data_ratios_and_tail(splits):
     """ud at steps 0, 4, 8 equal the plain loop's rows; 10 steps leave a short last
     call; the learning-rate decay at step 5 falls inside a call."""
-    assert fast.UNROLL == 4  # what this test's call layout assumes
+    assert fast.UD_UNROLL == 4  # what this test's call layout assumes
     model, g = build("deep_bn")
     hist = fast.train_fast(model, splits.Xtr, splits.Ytr, generator=g, steps=10,
                            decay_step=5, ud_every=4, compile=False)
@@ -116,12 +116,33 @@ def test_eager_update_data_ratios_and_tail(splits):
     assert_same_model(model, plain, RTOL)
 
 
+def test_calls_record_ud_at_every_multiple_and_cover_every_step(monkeypatch):
+    monkeypatch.setattr(fast, "UNROLL", 8)
+    monkeypatch.setattr(fast, "UD_UNROLL", 4)
+    # ud every 100 steps: one call of 4 that records, then 12 calls of 8
+    calls = list(fast._calls(0, 200, 100))
+    assert calls[:3] == [(0, 4, True), (4, 8, False), (12, 8, False)]
+    assert [c for c in calls if c[2]] == [(0, 4, True), (100, 4, True)]
+    assert {k for _, k, _ in calls} == {4, 8} and len(calls) == 2 * 13
+    # a chunk that starts mid-run: offsets from its start, records at absolute multiples
+    calls = list(fast._calls(150, 70, 100))
+    assert calls[0] == (0, 8, False) and (50, 4, True) in calls
+    # never records ud; 30 steps end with a call of 6; a record every 6 steps splits 4 + 2
+    assert list(fast._calls(0, 30, 0)) == [(0, 8, False), (8, 8, False), (16, 8, False),
+                                           (24, 6, False)]
+    assert list(fast._calls(0, 12, 6)) == [(0, 4, True), (4, 2, False), (6, 4, True),
+                                           (10, 2, False)]
+    for start, n, every in [(0, 200, 100), (150, 70, 100), (0, 30, 0), (3, 97, 5)]:
+        covered = [start + i + j for i, k, _ in fast._calls(start, n, every) for j in range(k)]
+        assert covered == list(range(start, start + n))
+
+
 @pytest.mark.parametrize("name", ["original", "kaiming", "batchnorm", "deep_bn"])
 def test_train_plain_is_the_plain_loop_to_the_bit(name, splits):
     steps = 300  # with a learning-rate decay at step 150
     model, g = build(name)
     done = []
-    hist = fast.train_plain(model, splits.Xtr, splits.Ytr, steps=steps, lr=0.2, decay_step=150,
+    hist = backprop.train_plain(model, splits.Xtr, splits.Ytr, steps=steps, lr=0.2, decay_step=150,
                             generator=g, progress=done.append)
     ref_model, gr = build(name)
     ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=150,
@@ -132,6 +153,37 @@ def test_train_plain_is_the_plain_loop_to_the_bit(name, splits):
     assert_same_model(model, ref_model, 0.0)
     assert torch.equal(g.get_state(), gr.get_state())
     assert done[0] == 0 and done[-1] == steps  # a first and the final progress call
+
+
+def test_train_plain_many_is_each_plain_loop_to_the_bit(splits):
+    """The four loss-log MLPs trained as one stack (bmm, one kernel per op for all)
+    end exactly where four runs of the lecture's loop end."""
+    inits = ["original", "fix_softmax", "fix_tanh", "kaiming"]
+    steps = 300  # with a learning-rate decay at step 150
+    built = [build(init) for init in inits]
+    done = []
+    hists = backprop.train_plain_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=steps,
+                                  lr=0.2, decay_step=150, generators=[g for _, g in built],
+                                  progress=done.append)
+    for init, (model, g), hist in zip(inits, built, hists):
+        ref_model, gr = build(init)
+        ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=150,
+                          generator=gr, progress=False)
+        assert torch.equal(hist.lossi, ref.lossi), init
+        assert_same_model(model, ref_model, 0.0)
+        assert torch.equal(g.get_state(), gr.get_state())
+    assert done[0] == 0 and done[-1] == steps
+
+
+def test_train_plain_many_refuses_what_it_cannot_stack(splits):
+    (a, ga), (b, gb) = build("kaiming"), build("batchnorm")
+    with pytest.raises(ValueError, match="one by one"):
+        backprop.train_plain_many([a, b], splits.Xtr, splits.Ytr, steps=4, generators=[ga, gb])
+    with pytest.raises(ValueError, match="generators"):
+        backprop.train_plain_many([a], splits.Xtr, splits.Ytr, steps=4, generators=[ga, gb])
+    wide = models.mlp("kaiming", n_hidden=50, generator=models.new_generator())
+    with pytest.raises(ValueError, match="one architecture"):
+        backprop.train_plain_many([a, wide], splits.Xtr, splits.Ytr, steps=4, generators=[ga, gb])
 
 
 def test_no_ud_and_no_steps(splits):

@@ -182,10 +182,19 @@ def test_groups_batch_same_architecture_only():
     names = ["original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm",
              "deep_bn_g1_lr0.1", "deep_bn_g3_lr0.1", "deep_nobn_g1_lr0.1"]
     got = sorted(sorted(s.name for s in job) for job in jobs.groups([runs.RUNS[n] for n in names]))
-    # the loss-log rows without BatchNorm use the plain loop: one job each
-    assert got == sorted([["fix_softmax"], ["fix_tanh"], ["kaiming"], ["original"],
+    # the loss-log rows without BatchNorm use the plain loop, stacked in one job
+    assert got == sorted([["fix_softmax", "fix_tanh", "kaiming", "original"],
                           ["batchnorm"], ["deep_bn_g1_lr0.1", "deep_bn_g3_lr0.1"],
                           ["deep_nobn_g1_lr0.1"]])
+
+
+def test_groups_stack_plain_runs_only_with_one_learning_rate():
+    import dataclasses
+
+    a = runs.RUNS["kaiming"]
+    b = dataclasses.replace(runs.RUNS["original"], lr=0.2)
+    assert [len(j) for j in jobs.groups([a, b])] == [1, 1]
+    assert [len(j) for j in jobs.groups([a, dataclasses.replace(b, lr=0.1)])] == [2]
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ The shared package behind the book. Each module holds one idea:
 - :mod:`makemore.models`   one function per network configuration of the lecture
 - :mod:`makemore.train`    the lecture's training loop, evaluation, BN calibration
 - :mod:`makemore.fast`     the same math, compiled and batched, for full-length runs
+- :mod:`makemore.backprop` the loss log MLPs' gradients by hand, autograd's kernels to the bit
 - :mod:`makemore.jobs`     what a run is (``RunSpec``) and the one way in to training runs
 - :mod:`makemore.registry` the book's named runs: the lecture's loss log and the grid
 - :mod:`makemore.runs`     the trained runs' on-disk cache (``runs.get``)
@@ -47,7 +48,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # does not retrain anything, while editing a layer or the trainer does.
 # The registry (titles, which runs exist), the cache's file handling and pretrain's
 # scheduling are not among them: they decide no run's numbers.
-TRAINING_MODULES = ("data.py", "nn.py", "models.py", "train.py", "fast.py", "jobs.py")
+TRAINING_MODULES = ("data.py", "nn.py", "models.py", "train.py", "fast.py", "backprop.py",
+                    "jobs.py")
 
 
 def fingerprint(files: tuple[str, ...] | None = None) -> str:

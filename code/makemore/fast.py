@@ -15,7 +15,7 @@ removes the overhead without changing the math:
    function again, which ...
 3. **... the compiler sees whole.** ``torch.compile`` traces forward, backward
    and the SGD update of :data:`UNROLL` steps into one graph and generates fused
-   C++ for it: one Python call per 4 steps instead of hundreds of small ones.
+   C++ for it: one Python call per :data:`UNROLL` steps instead of hundreds of small ones.
 4. **Many models at once.** ``torch.func.vmap`` turns the step of one model into
    the step of a stack of models of the same architecture (say 8 gains or
    learning rates); each model still sees only its own minibatches.
@@ -30,7 +30,6 @@ to ~1e-5 -- far below the effect of another seed.
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -129,10 +128,14 @@ def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[to
 # SGD steps, as a function from old tensors to new tensors
 
 # Steps per compiled call. The compiler unrolls them into one graph: the per-call
-# overhead (checking the inputs, wrapping the outputs) is paid once per UNROLL
-# steps, at the price of a longer compilation (4: ~25% faster than 1, ~2x the
-# compile time). A run whose length is not a multiple compiles once more for the tail.
+# overhead (checking the inputs, allocating ~500 intermediate buffers, wrapping the
+# outputs) is paid once per call, at the price of a longer compilation. A call that
+# records update:data ratios (every ``ud_every`` steps: they cost a pass over all
+# the parameters) is a second graph of UD_UNROLL steps; the calls between two
+# records run UNROLL steps each (ud_every=100: one call of 4, then 24 of 4). A
+# stretch that is not a multiple compiles once more for its tail.
 UNROLL = int(os.environ.get("MAKEMORE_UNROLL", 4))
+UD_UNROLL = 4
 # Every (architecture, sizes, mode) is one more compiled graph of the same Python
 # function; torch stops compiling (and runs eagerly) after 8 of them by default.
 RECOMPILE_LIMIT = 64
@@ -178,6 +181,21 @@ def _make_step(plan: tuple, batched: bool, record_ud: bool) -> Callable:
         out_dims = (0, 0, 1, 0) if record_ud else (0, 0, 1)
         step = torch.func.vmap(step, in_dims=(0, 0, None, None, 1, 1), out_dims=out_dims)
     return step
+
+
+def _calls(start: int, n: int, ud_every: int):
+    """The compiled calls over steps ``start .. start + n - 1``: ``(offset, steps,
+    records ud)``, offsets from ``start``. A call that records the update:data
+    ratios starts at every multiple of ``ud_every`` (``0``: never) and runs
+    :data:`UD_UNROLL` steps; the others run :data:`UNROLL` steps, or fewer before
+    the next record or the end."""
+    s, end = start, start + n
+    while s < end:
+        with_ud = ud_every > 0 and s % ud_every == 0
+        stop = end if ud_every <= 0 else min(end, (s // ud_every + 1) * ud_every)
+        k = min(UD_UNROLL if with_ud else UNROLL, stop - s)
+        yield s - start, k, with_ud
+        s += k
 
 
 _COMPILED: dict[tuple, Callable] = {}  # one compiled step per architecture and mode
@@ -275,13 +293,15 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
     params, buffers = stack(Sequential.parameters), stack(_buffers)
     X, Y = X.to(device), Y.to(device)
 
-    # Steps per call: UNROLL, or fewer so that every ud record starts a call.
-    unroll = math.gcd(UNROLL, ud_every) if ud_every > 0 else UNROLL
     record_ud = ud_every > 0
-    step, compiled = _make_step(plan, batched, record_ud), False
+    steps_fns = {False: _make_step(plan, batched, False)}  # by: does it record ud?
+    if record_ud:
+        steps_fns[True] = _make_step(plan, batched, True)
+    compiled = False
     if _want_compile(compile):
         try:
-            step, compiled = _compiled_step(plan, batched, record_ud, device), True
+            steps_fns = {r: _compiled_step(plan, batched, r, device) for r in steps_fns}
+            compiled = True
         except Exception as e:  # noqa: BLE001 -- e.g. no torch.compile on this Python
             _give_up_compiling(e)
 
@@ -300,8 +320,9 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
                                   dtype=params[0].dtype, device=device)
             if not batched:
                 ix, neg_lr = ix[:, 0], neg_lr[:, 0]
-            for i in range(0, n, unroll):
-                args = (params, buffers, X, Y, ix[i:i + unroll], neg_lr[i:i + unroll])
+            for i, k, with_ud in _calls(start, n, ud_every):
+                step = steps_fns[with_ud]
+                args = (params, buffers, X, Y, ix[i:i + k], neg_lr[i:i + k])
                 try:
                     out = step(*args)
                 except Exception as e:  # noqa: BLE001 -- anything from the compiler stack
@@ -309,15 +330,17 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
                         raise
                     # nothing was modified (the step is pure): redo these steps eagerly
                     _give_up_compiling(e)
-                    step, compiled = _make_step(plan, batched, record_ud), False
-                    out = step(*args)
+                    steps_fns = {r: _make_step(plan, batched, r) for r in steps_fns}
+                    compiled = False
+                    out = steps_fns[with_ud](*args)
                 params, buffers, losses = out[:3]
                 lossi.append(losses)
-                if record_ud and (start + i) % ud_every == 0:
+                if with_ud:
                     ud.append(out[3])
                     ud_steps.append(start + i)
-                if progress is not None and (start + i) % PROGRESS_EVERY < unroll:
-                    progress(min(start + i + unroll, steps))  # steps done so far
+                done = start + i + k
+                if progress is not None and done // PROGRESS_EVERY > (done - k) // PROGRESS_EVERY:
+                    progress(done)  # steps done so far
     if progress is not None:
         progress(steps)
     seconds = time.perf_counter() - t0
@@ -343,42 +366,3 @@ def train_fast(model: Sequential, X: torch.Tensor, Y: torch.Tensor, *,
                generator: torch.Generator, lr: float = 0.1, **kw) -> History:
     """:func:`train_many` for one model: ``train.train``'s math, compiled."""
     return train_many([model], X, Y, lrs=lr, generators=[generator], **kw)[0]
-
-
-def train_plain(model: Sequential, X: torch.Tensor, Y: torch.Tensor, *, steps: int = 200_000,
-                lr: float = 0.1, decay_step: int = 100_000, generator: torch.Generator,
-                batch_size: int = 32, progress: ProgressFn | None = None) -> History:
-    """:func:`makemore.train.train` to the bit, with less Python around its kernels.
-
-    The same ATen kernels on the same shapes in the same order: the model's own
-    forward, autograd's backward, ``p += -lr * grad``. What goes is the overhead
-    around them: the minibatch indices are drawn :data:`CHUNK` steps at a time
-    (the same stream, see the tests) and gathered once per chunk, ``autograd.grad``
-    hands the gradients over without the ``.grad`` bookkeeping, the update is two
-    ``_foreach`` calls instead of a Python loop (on the CPU they run the same
-    kernels tensor by tensor), and the losses stay tensors until the end.
-    The loss-log MLP rows train with it (:func:`makemore.jobs.train_job`).
-    """
-    params = model.parameters()
-    lossi = torch.empty(steps)
-    model.train()
-    t0 = time.perf_counter()
-    for start in range(0, steps, CHUNK):
-        n = min(CHUNK, steps - start)
-        ix = torch.randint(0, X.shape[0], (n, batch_size), generator=generator)
-        Xc, Yc = X[ix], Y[ix]  # (n, B, T), (n, B): the minibatches of this chunk
-        for k in range(n):
-            i = start + k
-            loss = F.cross_entropy(model(Xc[k]), Yc[k])
-            grads = torch.autograd.grad(loss, params)
-            with torch.no_grad():
-                neg_lr = -learning_rate(i, lr, decay_step)
-                torch._foreach_add_(params, torch._foreach_mul(grads, neg_lr))
-                torch.log10(loss, out=lossi[i])
-            if progress is not None and i % PROGRESS_EVERY == 0:
-                progress(i)
-    seconds = time.perf_counter() - t0
-    if progress is not None:
-        progress(steps)
-    n = len(params)
-    return History(lossi, torch.empty(0, n), torch.empty(0, dtype=torch.int64), "plain", seconds)

@@ -117,24 +117,35 @@ class RunSpec:
 
 def cost(specs: list[RunSpec]) -> float:
     """A job's rough cost, to start the longest first: model-steps x parameters,
-    x4 for the plain loop (measured: ~4x the fast trainer's time per parameter-step)."""
+    x3 for the plain loop (measured: a stack of 4 loss-log MLPs takes ~3x the time
+    per parameter-step of the fast trainer's batch of 7 deep nets)."""
     n_params = sum(p.numel() for p in specs[0].build().parameters())
-    return len(specs) * specs[0].steps * n_params * (4 if specs[0].trainer == "plain" else 1)
+    return len(specs) * specs[0].steps * n_params * (3 if specs[0].trainer == "plain" else 1)
+
+
+def _stackable(a: RunSpec, b: RunSpec) -> bool:
+    """Can ``a`` and ``b`` train in one job? The same trainer, architecture and
+    schedule; the fast trainer takes a learning rate per model, the plain loop one
+    for all, and stacks only the MLPs whose backward :mod:`makemore.backprop` writes."""
+    from . import backprop
+    from .fast import same_architecture
+
+    if a.trainer != b.trainer or (a.steps, a.decay_step, a.ud_every) != (b.steps, b.decay_step,
+                                                                         b.ud_every):
+        return False
+    ma, mb = a.build(), b.build()
+    if a.trainer == "plain" and (a.lr != b.lr or not backprop.supports(ma)):
+        return False
+    return same_architecture(ma, mb)
 
 
 def groups(specs: list[RunSpec]) -> list[list[RunSpec]]:
-    """Split runs into jobs that can train as one vectorized batch: the fast trainer,
-    the same architecture (gains and learning rates may differ) and schedule."""
-    from .fast import same_architecture
-
+    """Split runs into jobs that each train as one batch: the fast trainer's
+    vectorized step, or the plain loop's stack of MLPs (:func:`_stackable`)."""
     jobs: list[list[RunSpec]] = []
     for spec in specs:
         for job in jobs:
-            s0 = job[0]
-            if (spec.trainer == s0.trainer == "fast"  # the plain loop trains one at a time
-                    and (s0.steps, s0.decay_step, s0.ud_every) == (spec.steps, spec.decay_step,
-                                                                   spec.ud_every)
-                    and same_architecture(s0.build(), spec.build())):
+            if _stackable(job[0], spec):
                 job.append(spec)
                 break
         else:
@@ -167,9 +178,9 @@ def train_job(specs: list[RunSpec], splits: Splits,
               progress: Callable[[int], None] | None = None) -> list[dict]:
     """Train ``specs`` as one job and return the record the cache stores for each.
 
-    Specs of the fast trainer must form one group (:func:`groups`) and train
-    vectorized; plain specs train one after the other with the lecture's loop
-    (:func:`makemore.fast.train_plain`, bit-identical to :func:`makemore.train.train`).
+    The specs must form one group (:func:`groups`): the fast trainer trains them
+    vectorized, the plain loop as one stack of MLPs
+    (:func:`makemore.backprop.train_plain_many`, bit-identical to :func:`makemore.train.train`).
     ``progress`` is called with the steps done by the job (summed over its runs).
     Each record's ``meta["job"]`` says which job trained it: an id, the member
     runs, the trainer and the job's wall time (training and evaluation).
@@ -186,15 +197,13 @@ def train_job(specs: list[RunSpec], splits: Splits,
                            lrs=[s.lr for s in specs], decay_step=s0.decay_step,
                            generators=gens, ud_every=s0.ud_every, progress=each)
     else:
-        from .fast import train_plain
+        from .backprop import train_plain_many
 
-        hists, before = [], 0
-        for s, m, g in zip(specs, models, gens):
-            report = None if progress is None else (lambda done, b=before: progress(b + done))
-            # bit-identical to train.train (the lecture's loop), with less Python around it
-            hists.append(train_plain(m, splits.Xtr, splits.Ytr, steps=s.steps, lr=s.lr,
-                                     decay_step=s.decay_step, generator=g, progress=report))
-            before += s.steps
+        # bit-identical to train.train (the lecture's loop) for each, less Python around it
+        each = None if progress is None else (lambda done: progress(done * len(specs)))
+        hists = train_plain_many(models, splits.Xtr, splits.Ytr, steps=specs[0].steps,
+                                 lr=specs[0].lr, decay_step=specs[0].decay_step,
+                                 generators=gens, progress=each)
     records = [_record(s, m, h, splits) for s, m, h in zip(specs, models, hists)]
     job = {"id": uuid.uuid4().hex[:12], "members": [s.name for s in specs],
            "trainer": hists[0].trainer, "seconds": time.perf_counter() - t0}

@@ -1,0 +1,208 @@
+"""Backpropagation by hand: the gradients of a stack of MLPs, without autograd, to the bit.
+
+``loss.backward()`` records a graph during the forward pass and then walks it,
+calling one backward kernel per recorded op. At batch size 32 the kernels are
+tiny, and recording and walking the graph costs about as much as the math. This
+module writes the same backward pass out by hand, the way the next lecture of
+the series ("becoming a backprop ninja") derives it, for the layers of the loss
+log's MLPs: Embedding, Flatten, Linear, Tanh and the cross-entropy loss.
+
+It runs ``M`` models of one architecture at once: every tensor gets a leading
+models dim, ``x @ W`` becomes ``torch.bmm``, and each elementwise op covers all
+models in one kernel call. Each line calls the ATen kernel that autograd calls
+for that op, per model on the same shapes; the batched matrix product and the
+row-wise kernels compute every model's numbers as the single-model ones do, so
+the losses and gradients are *equal*, bit for bit, to autograd's on one model
+(tests check this against :func:`makemore.train.train`). The four loss-log MLPs
+train as one job this way (:func:`train_plain_many`) at ~2.3x the
+steps/s of the lecture's loop. BatchNorm is left to autograd.
+
+Introduced for the pre-trained runs of the loss log (chapter "Reproduction").
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .fast import CHUNK
+from .nn import Embedding, Flatten, Linear, Sequential, Tanh
+from .train import PROGRESS_EVERY, History, ProgressFn, learning_rate
+
+aten = torch.ops.aten
+
+# the layers whose backward is written out below, by exact type
+_KINDS = {Embedding: "embedding", Flatten: "flatten", Linear: "linear", Tanh: "tanh"}
+
+Layers = list[tuple[str, list[torch.Tensor]]]  # (kind, its parameters stacked (M, ...))
+
+
+def supports(model: Sequential) -> bool:
+    """Can this module differentiate ``model``? (Only the layers above.)"""
+    return all(type(layer) in _KINDS for layer in model.layers)
+
+
+def stack(models: list[Sequential]) -> Layers:
+    """The models' layers as (kind, parameters stacked along a new dim 0): copies,
+    trained in place by the caller and written back with :func:`unstack`."""
+    if not all(supports(m) for m in models):
+        raise TypeError("backprop knows Embedding, Flatten, Linear and Tanh only; "
+                        "differentiate other models with autograd")
+    def shape(m):
+        return [_KINDS[type(layer)] for layer in m.layers], [p.shape for p in m.parameters()]
+    if any(shape(m) != shape(models[0]) for m in models):
+        raise ValueError("backprop.stack needs models of one architecture (the same layers "
+                         "and sizes); train the others in another call")
+    kinds = shape(models[0])[0]
+    return [(kind, [torch.stack([m.layers[j].parameters()[i].detach() for m in models])
+                    for i in range(len(models[0].layers[j].parameters()))])
+            for j, kind in enumerate(kinds)]
+
+
+def parameters(layers: Layers) -> list[torch.Tensor]:
+    """The stacked parameters in ``model.parameters()`` order."""
+    return [p for _, ps in layers for p in ps]
+
+
+def unstack(layers: Layers, models: list[Sequential]) -> None:
+    """Copy the trained stacked parameters back into each model's own tensors."""
+    with torch.no_grad():
+        for k, m in enumerate(models):
+            for mine, new in zip(m.parameters(), parameters(layers)):
+                mine.copy_(new[k])
+
+
+@torch.no_grad()
+def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
+                   ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Each model's minibatch loss and the gradients of its parameters, stacked:
+    for model ``k``, ``F.cross_entropy(model_k(x[k]), y[k])`` and
+    ``torch.autograd.grad(loss, model_k.parameters())`` to the bit.
+
+    ``x``: (M, B, block_size) int64 contexts, ``y``: (M, B) int64 targets.
+    Returns the losses (M,) and the gradients in :func:`parameters` order.
+    """
+    M, B = y.shape
+    models = torch.arange(M).view(M, 1, 1)  # pairs each model with its own rows
+    # forward, keeping each layer's input and output: the backward pass needs them
+    ins, outs = [], []
+    h = x
+    for kind, ps in layers:
+        ins.append(h)
+        if kind == "embedding":  # row x of C, per model: (M, B, T) -> (M, B, T, n_embd)
+            h = ps[0][models, h]
+        elif kind == "flatten":  # (M, B, T, n_embd) -> (M, B, T * n_embd)
+            h = h.view(M, B, -1)
+        elif kind == "linear":  # (M, B, fan_in) @ (M, fan_in, fan_out)
+            h = torch.bmm(h, ps[0])
+            if len(ps) > 1:
+                h = h + ps[1].unsqueeze(1)  # the bias, broadcast over the batch
+        elif kind == "tanh":
+            h = torch.tanh(h)
+        outs.append(h)
+
+    # F.cross_entropy is log-softmax (row by row), then the mean negative
+    # log-likelihood: one call per model, as each model's loss is its own mean
+    logp = torch._log_softmax(h, 2, False)  # (M, B, vocab)
+    loss, total_weight = zip(*[aten.nll_loss_forward(logp[k], y[k], None, 1, -100)
+                               for k in range(M)])
+    # its backward: d loss / d logits = (softmax - onehot(y)) / B
+    one = torch.ones_like(loss[0])
+    dlogp = torch.stack([aten.nll_loss_backward(one, logp[k], y[k], None, 1, -100,
+                                                total_weight[k]) for k in range(M)])
+    d = aten._log_softmax_backward_data(dlogp, logp, 2, h.dtype)
+
+    # backward, layer by layer from the top: d = d loss / d (the layer's output)
+    grads: list[torch.Tensor] = []  # last parameter first
+    for (kind, ps), inp, out in zip(reversed(layers), reversed(ins), reversed(outs)):
+        if kind == "tanh":
+            d = aten.tanh_backward(d, out)  # d * (1 - tanh**2)
+        elif kind == "linear":
+            if len(ps) > 1:  # the bias was broadcast over the batch: sum its gradient
+                grads.append(d.sum([1]))
+            grads.append(torch.bmm(inp.transpose(1, 2), d))  # dW = x^T @ d
+            d = torch.bmm(d, ps[0].transpose(1, 2))  # dx = d @ W^T
+        elif kind == "flatten":
+            d = d.view(inp.shape)
+        elif kind == "embedding":  # add each row's gradient back into its row of C
+            dC = torch.zeros_like(ps[0])
+            grads.append(aten._index_put_impl_(dC, [models, inp], d, True, True))
+    return torch.stack(loss), grads[::-1]
+
+
+# ---------------------------------------------------------------------------------------
+# the lecture's loop with these gradients
+
+def train_plain(model: Sequential, X: torch.Tensor, Y: torch.Tensor, *, generator: torch.Generator,
+                **kw) -> History:
+    """:func:`train_plain_many` for one model: :func:`makemore.train.train` to the bit."""
+    return train_plain_many([model], X, Y, generators=[generator], **kw)[0]
+
+
+def train_plain_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
+                     steps: int = 200_000, lr: float = 0.1, decay_step: int = 100_000,
+                     generators: list[torch.Generator], batch_size: int = 32,
+                     progress: ProgressFn | None = None) -> list[History]:
+    """Train each model as :func:`makemore.train.train` does, to the bit, with less
+    Python around its kernels; models of one MLP architecture train all at once.
+
+    The same ATen kernels on the same shapes in the same order: the forward,
+    autograd's backward kernels, ``p += -lr * grad``. What goes is the overhead
+    around them: the minibatch indices are drawn :data:`CHUNK` steps at a time
+    (the same stream, see the tests) and gathered once per chunk; for the loss
+    log's MLPs the backward pass is written out by hand, for all models in one go
+    (:func:`loss_and_grads`: autograd's kernels without its graph); the update
+    is two ``_foreach`` calls (on the CPU they run the same kernels tensor by
+    tensor), and the losses stay tensors until the end. A model with other layers
+    (BatchNorm) trains alone, its gradients from ``autograd.grad``. The loss-log
+    MLP rows train with it (:func:`makemore.jobs.train_job`).
+    ``progress`` is called with the steps done (per model).
+    """
+    if len(generators) != len(models):
+        raise ValueError(f"{len(models)} models need {len(models)} generators")
+    by_hand = all(supports(m) for m in models)
+    if not by_hand and len(models) > 1:
+        raise ValueError("only MLPs of Embedding, Flatten, Linear and Tanh layers train "
+                         "together here; train the others one by one")
+    for m in models:
+        m.train()
+    layers = stack(models) if by_hand else None
+    params = parameters(layers) if by_hand else models[0].parameters()
+    M = len(models)
+    lossi = torch.empty(steps, M)
+    # -lr as a float32 scalar tensor: the same product as with a Python float (which
+    # ATen casts to float32 for a float32 tensor), without converting it every call
+    neg_lrs: dict[float, torch.Tensor] = {}
+    t0 = time.perf_counter()
+    for start in range(0, steps, CHUNK):
+        n = min(CHUNK, steps - start)
+        # each model's own stream of minibatches: (n, M, B) indices, (n, M, B, T) inputs
+        ix = torch.stack([torch.randint(0, X.shape[0], (n, batch_size), generator=g)
+                          for g in generators], dim=1)
+        Xc, Yc = X[ix], Y[ix]
+        for k in range(n):
+            i = start + k
+            if by_hand:
+                loss, grads = loss_and_grads(layers, Xc[k], Yc[k])
+            else:
+                model = models[0]
+                loss = F.cross_entropy(model(Xc[k, 0]), Yc[k, 0])
+                grads = torch.autograd.grad(loss, params)
+                loss = loss.view(1)  # (M,) as the stacked losses
+            with torch.no_grad():
+                neg_lr = -learning_rate(i, lr, decay_step)
+                if neg_lr not in neg_lrs:
+                    neg_lrs[neg_lr] = torch.tensor(neg_lr, dtype=params[0].dtype)
+                torch._foreach_add_(params, torch._foreach_mul(grads, neg_lrs[neg_lr]))
+                torch.log10(loss, out=lossi[i])
+            if progress is not None and i % PROGRESS_EVERY == 0:
+                progress(i)
+    seconds = time.perf_counter() - t0
+    if progress is not None:
+        progress(steps)
+    if by_hand:
+        unstack(layers, models)
+    n = len(params)
+    return [History(lossi[:, k].contiguous(), torch.empty(0, n),
+                    torch.empty(0, dtype=torch.int64), "plain", seconds) for k in range(M)]
