@@ -13,7 +13,7 @@ import torch
 from makemore import backprop, fast, models, train
 from makemore.nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
 
-STEPS = 200  # whole calls of fast.UNROLL(_ONE) / UD_UNROLL steps: no extra compilation for a tail
+STEPS = 200  # whole calls of fast.UNROLL / UD_UNROLL steps: no extra compilation for a tail
 RTOL = 1e-5
 
 
@@ -117,22 +117,23 @@ def test_eager_update_data_ratios_and_tail(splits):
 
 
 def test_calls_record_ud_at_every_multiple_and_cover_every_step(monkeypatch):
+    monkeypatch.setattr(fast, "UNROLL", 8)
     monkeypatch.setattr(fast, "UD_UNROLL", 4)
     # ud every 100 steps: one call of 4 that records, then 12 calls of 8
-    calls = list(fast._calls(0, 200, 100, 8))
+    calls = list(fast._calls(0, 200, 100))
     assert calls[:3] == [(0, 4, True), (4, 8, False), (12, 8, False)]
     assert [c for c in calls if c[2]] == [(0, 4, True), (100, 4, True)]
     assert {k for _, k, _ in calls} == {4, 8} and len(calls) == 2 * 13
     # a chunk that starts mid-run: offsets from its start, records at absolute multiples
-    calls = list(fast._calls(150, 70, 100, 8))
+    calls = list(fast._calls(150, 70, 100))
     assert calls[0] == (0, 8, False) and (50, 4, True) in calls
     # never records ud; 30 steps end with a call of 6; a record every 6 steps splits 4 + 2
-    assert list(fast._calls(0, 30, 0, 8)) == [(0, 8, False), (8, 8, False), (16, 8, False),
+    assert list(fast._calls(0, 30, 0)) == [(0, 8, False), (8, 8, False), (16, 8, False),
                                            (24, 6, False)]
-    assert list(fast._calls(0, 12, 6, 8)) == [(0, 4, True), (4, 2, False), (6, 4, True),
+    assert list(fast._calls(0, 12, 6)) == [(0, 4, True), (4, 2, False), (6, 4, True),
                                            (10, 2, False)]
     for start, n, every in [(0, 200, 100), (150, 70, 100), (0, 30, 0), (3, 97, 5)]:
-        covered = [start + i + j for i, k, _ in fast._calls(start, n, every, 8) for j in range(k)]
+        covered = [start + i + j for i, k, _ in fast._calls(start, n, every) for j in range(k)]
         assert covered == list(range(start, start + n))
 
 

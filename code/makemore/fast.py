@@ -14,8 +14,8 @@ removes the overhead without changing the math:
    "loss of the parameters" into "gradient and loss of the parameters" -- a
    function again, which ...
 3. **... the compiler sees whole.** ``torch.compile`` traces forward, backward
-   and the SGD update of several steps (:data:`UNROLL`) into one graph and generates fused
-   C++ for it: one Python call per 4 or 8 steps instead of hundreds of small ones.
+   and the SGD update of :data:`UNROLL` steps into one graph and generates fused
+   C++ for it: one Python call per :data:`UNROLL` steps instead of hundreds of small ones.
 4. **Many models at once.** ``torch.func.vmap`` turns the step of one model into
    the step of a stack of models of the same architecture (say 8 gains or
    learning rates); each model still sees only its own minibatches.
@@ -133,12 +133,8 @@ def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[to
 # records update:data ratios (every ``ud_every`` steps: they cost a pass over all
 # the parameters) is a second graph of UD_UNROLL steps; the calls between two
 # records run UNROLL steps each (ud_every=100: one call of 4, then 24 of 4). A
-# stretch that is not a multiple compiles once more for its tail. The overhead is
-# the same for one model as for a batch, whose step is several times longer: one
-# model unrolls UNROLL_ONE = 8 steps (measured: 1.14x the steps/s of 4), a batch
-# 4 (8 gives it 1.03x, and adds about a minute to a cold compilation).
-UNROLL = int(os.environ.get("MAKEMORE_UNROLL", 4))  # a batch of models
-UNROLL_ONE = int(os.environ.get("MAKEMORE_UNROLL", 8))  # one model
+# stretch that is not a multiple compiles once more for its tail.
+UNROLL = int(os.environ.get("MAKEMORE_UNROLL", 4))
 UD_UNROLL = 4
 # Every (architecture, sizes, mode) is one more compiled graph of the same Python
 # function; torch stops compiling (and runs eagerly) after 8 of them by default.
@@ -187,17 +183,17 @@ def _make_step(plan: tuple, batched: bool, record_ud: bool) -> Callable:
     return step
 
 
-def _calls(start: int, n: int, ud_every: int, unroll: int):
+def _calls(start: int, n: int, ud_every: int):
     """The compiled calls over steps ``start .. start + n - 1``: ``(offset, steps,
     records ud)``, offsets from ``start``. A call that records the update:data
     ratios starts at every multiple of ``ud_every`` (``0``: never) and runs
-    :data:`UD_UNROLL` steps; the others run ``unroll`` steps, or fewer before
+    :data:`UD_UNROLL` steps; the others run :data:`UNROLL` steps, or fewer before
     the next record or the end."""
     s, end = start, start + n
     while s < end:
         with_ud = ud_every > 0 and s % ud_every == 0
         stop = end if ud_every <= 0 else min(end, (s // ud_every + 1) * ud_every)
-        k = min(UD_UNROLL if with_ud else unroll, stop - s)
+        k = min(UD_UNROLL if with_ud else UNROLL, stop - s)
         yield s - start, k, with_ud
         s += k
 
@@ -298,7 +294,6 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
     X, Y = X.to(device), Y.to(device)
 
     record_ud = ud_every > 0
-    unroll = UNROLL if batched else UNROLL_ONE
     steps_fns = {False: _make_step(plan, batched, False)}  # by: does it record ud?
     if record_ud:
         steps_fns[True] = _make_step(plan, batched, True)
@@ -325,7 +320,7 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
                                   dtype=params[0].dtype, device=device)
             if not batched:
                 ix, neg_lr = ix[:, 0], neg_lr[:, 0]
-            for i, k, with_ud in _calls(start, n, ud_every, unroll):
+            for i, k, with_ud in _calls(start, n, ud_every):
                 step = steps_fns[with_ud]
                 args = (params, buffers, X, Y, ix[i:i + k], neg_lr[i:i + k])
                 try:
