@@ -26,7 +26,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .fast import CHUNK
+from .fast import CHUNK, minibatch_indices, same_architecture
 from .nn import Embedding, Flatten, Linear, Sequential, Tanh
 from .train import PROGRESS_EVERY, History, ProgressFn, learning_rate
 
@@ -49,15 +49,13 @@ def stack(models: list[Sequential]) -> Layers:
     if not all(supports(m) for m in models):
         raise TypeError("backprop knows Embedding, Flatten, Linear and Tanh only; "
                         "differentiate other models with autograd")
-    def shape(m):
-        return [_KINDS[type(layer)] for layer in m.layers], [p.shape for p in m.parameters()]
-    if any(shape(m) != shape(models[0]) for m in models):
+    if not all(same_architecture(models[0], m) for m in models[1:]):
         raise ValueError("backprop.stack needs models of one architecture (the same layers "
                          "and sizes); train the others in another call")
-    kinds = shape(models[0])[0]
-    return [(kind, [torch.stack([m.layers[j].parameters()[i].detach() for m in models])
-                    for i in range(len(models[0].layers[j].parameters()))])
-            for j, kind in enumerate(kinds)]
+    return [(_KINDS[type(layer)],
+             [torch.stack([m.layers[j].parameters()[i].detach() for m in models])
+              for i in range(len(layer.parameters()))])
+            for j, layer in enumerate(models[0].layers)]
 
 
 def parameters(layers: Layers) -> list[torch.Tensor]:
@@ -178,8 +176,7 @@ def train_plain_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor,
     for start in range(0, steps, CHUNK):
         n = min(CHUNK, steps - start)
         # each model's own stream of minibatches: (n, M, B) indices, (n, M, B, T) inputs
-        ix = torch.stack([torch.randint(0, X.shape[0], (n, batch_size), generator=g)
-                          for g in generators], dim=1)
+        ix = minibatch_indices(generators, n, X.shape[0], batch_size)
         Xc, Yc = X[ix], Y[ix]
         for k in range(n):
             i = start + k

@@ -47,6 +47,14 @@ from .train import PROGRESS_EVERY, History, ProgressFn, default_device, learning
 CHUNK = 10_000
 
 
+def minibatch_indices(generators: list[torch.Generator], steps: int, n: int,
+                      batch_size: int) -> torch.Tensor:
+    """The minibatch indices of ``steps`` steps for each model, (steps, models, batch):
+    model ``k`` draws from its own generator the stream the plain loop draws."""
+    return torch.stack([torch.randint(0, n, (steps, batch_size), generator=g)
+                        for g in generators], dim=1)
+
+
 # ---------------------------------------------------------------------------------------
 # the forward pass as a pure function
 
@@ -311,10 +319,8 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
     with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
         for start in range(0, steps, CHUNK):
             n = min(CHUNK, steps - start)
-            # the plain loop's minibatch indices: each model's own generator, the same
-            # stream; laid out (steps, models, batch), the lrs (steps, models)
-            ix = torch.stack([torch.randint(0, X.shape[0], (n, batch_size), generator=g)
-                              for g in generators], dim=1).to(device)
+            # the plain loop's minibatch indices, (steps, models, batch); lrs (steps, models)
+            ix = minibatch_indices(generators, n, X.shape[0], batch_size).to(device)
             neg_lr = torch.tensor([[-learning_rate(s, lr, decay_step) for lr in lrs]
                                    for s in range(start, start + n)],
                                   dtype=params[0].dtype, device=device)

@@ -188,10 +188,11 @@ def train_job(specs: list[RunSpec], splits: Splits,
     t0 = time.perf_counter()
     gens = [new_generator(s.seed) for s in specs]
     models = [s.build(g) for s, g in zip(specs, gens)]
+    # the trainers report steps per model; the job reports them summed over its runs
+    each = None if progress is None else (lambda done: progress(done * len(specs)))
     if specs[0].trainer == "fast":
         from .fast import train_many
 
-        each = None if progress is None else (lambda done: progress(done * len(specs)))
         s0 = specs[0]
         hists = train_many(models, splits.Xtr, splits.Ytr, steps=s0.steps,
                            lrs=[s.lr for s in specs], decay_step=s0.decay_step,
@@ -200,7 +201,6 @@ def train_job(specs: list[RunSpec], splits: Splits,
         from .backprop import train_plain_many
 
         # bit-identical to train.train (the lecture's loop) for each, less Python around it
-        each = None if progress is None else (lambda done: progress(done * len(specs)))
         hists = train_plain_many(models, splits.Xtr, splits.Ytr, steps=specs[0].steps,
                                  lr=specs[0].lr, decay_step=specs[0].decay_step,
                                  generators=gens, progress=each)
