@@ -9,6 +9,8 @@ same machine load, and prints steps/s and their ratio:
           trained at once, in model-steps/s vs the plain loop's steps/s;
 - floor:  the step's matrix products alone (forward and backward, the same shapes,
           ``torch.bmm`` with 1 and 8 models): what the arithmetic allows on this machine;
+          for 8 models also with other data passing through the cache between layers,
+          as in a real step (the products then wait on memory);
 - plain MLP: the loss log's four MLPs, ``train.train`` one after the other vs
           ``backprop.train_plain_many`` stacking them (the plain loop to the bit).
 
@@ -74,17 +76,18 @@ def compile_times(X, Y, ud_every: int) -> None:
     """First calls (compile) and a second compile after dropping the in-memory caches.
     Enough steps for both graphs: a call that records update:data ratios, then one
     that does not (with ``ud_every=0`` the second graph is just compiled twice)."""
-    steps = fast.UD_UNROLL + fast.UNROLL
     for label in ("first", "again (warm disk cache)"):
         torch._dynamo.reset()
         fast._COMPILED.clear()
         t = time.perf_counter()
         m, g = deep_bn()
-        h = fast.train_fast(m, X, Y, generator=g, steps=steps, ud_every=ud_every)
+        h = fast.train_fast(m, X, Y, generator=g, steps=fast.UD_UNROLL + fast.UNROLL,
+                            ud_every=ud_every)
         t1 = time.perf_counter() - t
         ms, gs, lrs = batch_of_8()
         t = time.perf_counter()
-        fast.train_many(ms, X, Y, lrs=lrs, generators=gs, steps=steps, ud_every=ud_every)
+        fast.train_many(ms, X, Y, lrs=lrs, generators=gs, ud_every=ud_every,
+                        steps=fast.BATCH_UD_UNROLL + fast.BATCH_UNROLL)
         t8 = time.perf_counter() - t
         print(f"compile {label:24s}: single {t1:5.1f} s, batch of 8 {t8:5.1f} s ({h.trainer})")
 
@@ -102,18 +105,33 @@ def matmuls(n_models: int, sizes: tuple[int, ...] = (30, 100, 100, 100, 100, 100
 
 
 def floor(steps: int) -> dict[str, float]:
-    """Model-steps/s (cpu) of the matrix products alone, 1 model and 8 models."""
+    """Model-steps/s (cpu) of the matrix products alone, 1 model and 8 models; and
+    of the same products with 4 MB of other data written after each layer's three
+    (the time of that write subtracted): in a real step the activations, gradients
+    and updates between two products push their operands out of the core's cache."""
     out = {}
-    for name, k in (("single", 1), ("batch", 8)):
+    other = torch.zeros(1 << 20)  # 4 MB
+    for name, k in (("single", 1), ("batch", 8), ("batch, cache shared", 8)):
         pairs = matmuls(k)
-        for _ in range(50):  # warm up
-            for a, b in pairs:
+        shared = name.endswith("shared")
+
+        def step():
+            for i, (a, b) in enumerate(pairs):
                 torch.bmm(a, b)
+                if shared and i % 3 == 2:
+                    other.add_(1.0)
+        for _ in range(50):  # warm up
+            step()
         c = time.process_time()
         for _ in range(steps):
-            for a, b in pairs:
-                torch.bmm(a, b)
-        out[name] = k * steps / (time.process_time() - c)
+            step()
+        cpu = time.process_time() - c
+        if shared:  # minus the writes alone
+            c = time.process_time()
+            for _ in range(steps * len(pairs) // 3):
+                other.add_(1.0)
+            cpu -= time.process_time() - c
+        out[name] = k * steps / cpu
     return out
 
 
@@ -145,11 +163,12 @@ def speed(X, Y, steps: int, block: int, ud_every: int) -> None:
         of = fl["single" if name != "batch" else "batch"]
         print(f"{label:22s} {k * steps / c.wall:15.0f} {k * p.wall / c.wall:7.2f}"
               f" {cpu:14.0f} {k * p.cpu / c.cpu:7.2f} {cpu / of:9.0%}")
-    for name, k in (("single", 1), ("batch", len(ms))):
-        print(f"{'floor, matmuls, ' + str(k):22s} {'':15s} {'':7s} {fl[name]:14.0f}"
-              f" {fl[name] * p.cpu / steps:7.2f}")
+    for name, label in (("single", "floor, matmuls, 1"), ("batch", "floor, matmuls, 8"),
+                        ("batch, cache shared", "  ... cache shared")):
+        print(f"{label:22s} {'':15s} {'':7s} {fl[name]:14.0f} {fl[name] * p.cpu / steps:7.2f}")
     print("(batch rows count model-steps: one step of each of the models; the floor rows:\n"
-          " the step's matrix products alone, torch.bmm with the same shapes)")
+          " the step's matrix products alone, torch.bmm with the same shapes; 'cache shared':\n"
+          " the 8 models' products with 4 MB of other data written after each layer)")
 
 
 def plain_mlp(X, Y, steps: int, block: int) -> None:
