@@ -153,14 +153,19 @@ def torch_bn(g: torch.Generator) -> Sequential:
     return model
 
 
-@pytest.mark.parametrize("name", ["original", "kaiming", "batchnorm", "deep_bn"])
+@pytest.mark.parametrize("name", ["original", "kaiming", "batchnorm", "deep_bn", "torch_bn",
+                                  "bn_variants"])
 def test_train_plain_is_the_plain_loop_to_the_bit(name, splits):
     steps = 300  # with a learning-rate decay at step 150
-    model, g = build(name)
+    def fresh():
+        return (torch_bn(g := models.new_generator()), g) if name == "torch_bn" else build(name)
+    model, g = fresh()
+    # by hand, except bn_variants' running std with eps > 0: autograd's, as the fallback
+    assert backprop.supports(model) == (name != "bn_variants")
     done = []
     hist = backprop.train_plain(model, splits.Xtr, splits.Ytr, steps=steps, lr=0.2, decay_step=150,
                             generator=g, progress=done.append)
-    ref_model, gr = build(name)
+    ref_model, gr = fresh()
     ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=150,
                       generator=gr, progress=False)
     assert hist.trainer == "plain" and hist.seconds > 0
@@ -191,10 +196,36 @@ def test_train_plain_many_is_each_plain_loop_to_the_bit(splits):
     assert done[0] == 0 and done[-1] == steps
 
 
+def test_train_plain_many_stacks_batchnorm_nets_to_the_bit(splits):
+    """BatchNorm's backward by hand (autograd's op-by-op chain): two BatchNorm MLPs
+    and two deep BatchNorm nets, stacked, end where the lecture's loop ends."""
+    steps = 120  # with a learning-rate decay at step 60
+    for name, seeds in (("batchnorm", (1, 2)), ("deep_bn", (3, 4))):
+        def fresh(seed):
+            g = torch.Generator().manual_seed(seed)
+            return (models.mlp("batchnorm", generator=g) if name == "batchnorm"
+                    else models.deep_mlp(batchnorm=True, generator=g)), g
+        built = [fresh(s) for s in seeds]
+        hists = backprop.train_plain_many([m for m, _ in built], splits.Xtr, splits.Ytr,
+                                          steps=steps, lr=0.2, decay_step=60,
+                                          generators=[g for _, g in built])
+        for seed, (model, _), hist in zip(seeds, built, hists):
+            ref_model, gr = fresh(seed)
+            ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=60,
+                              generator=gr, progress=False)
+            assert torch.equal(hist.lossi, ref.lossi), name
+            assert_same_model(model, ref_model, 0.0)  # the running statistics too
+
+
 def test_train_plain_many_refuses_what_it_cannot_stack(splits):
     (a, ga), (b, gb) = build("kaiming"), build("batchnorm")
-    with pytest.raises(ValueError, match="one by one"):
+    with pytest.raises(ValueError, match="one architecture"):
         backprop.train_plain_many([a, b], splits.Xtr, splits.Ytr, steps=4, generators=[ga, gb])
+    odd = models.mlp("batchnorm", generator=models.new_generator())
+    odd.layers[3].eps = 1e-5  # divides by sqrt(std**2 + eps): autograd's, one model at a time
+    assert not backprop.supports(odd)
+    with pytest.raises(ValueError, match="one by one"):
+        backprop.train_plain_many([odd, b], splits.Xtr, splits.Ytr, steps=4, generators=[ga, gb])
     with pytest.raises(ValueError, match="generators"):
         backprop.train_plain_many([a], splits.Xtr, splits.Ytr, steps=4, generators=[ga, gb])
     wide = models.mlp("kaiming", n_hidden=50, generator=models.new_generator())

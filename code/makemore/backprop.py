@@ -5,7 +5,7 @@ calling one backward kernel per recorded op. At batch size 32 the kernels are
 tiny, and recording and walking the graph costs about as much as the math. This
 module writes the same backward pass out by hand, the way the next lecture of
 the series ("becoming a backprop ninja") derives it, for the layers of the loss
-log's MLPs: Embedding, Flatten, Linear, Tanh and the cross-entropy loss.
+log's MLPs: Embedding, Flatten, Linear, Tanh, BatchNorm and the cross-entropy loss.
 
 It runs ``M`` models of one architecture at once: every tensor gets a leading
 models dim, ``x @ W`` becomes ``torch.bmm``, and each elementwise op covers all
@@ -15,7 +15,10 @@ row-wise kernels compute every model's numbers as the single-model ones do, so
 the losses and gradients are *equal*, bit for bit, to autograd's on one model
 (tests check this against :func:`makemore.train.train`). The four loss-log MLPs
 train as one job this way (:func:`train_plain_many`) at ~2.3x the
-steps/s of the lecture's loop. BatchNorm is left to autograd.
+steps/s of the lecture's loop, and a BatchNorm MLP alone at ~1.1x. BatchNorm's
+backward is autograd's chain op by op (mean, std or var, subtract, divide, scale,
+shift), not the one-line formula the next lecture derives: that formula is the
+same math with other roundings.
 
 Introduced for the pre-trained runs of the loss log (chapter "Reproduction").
 """
@@ -27,48 +30,60 @@ import torch
 import torch.nn.functional as F
 
 from .fast import CHUNK, minibatch_indices, same_architecture
-from .nn import Embedding, Flatten, Linear, Sequential, Tanh
+from .nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
 from .train import PROGRESS_EVERY, History, ProgressFn, learning_rate
 
 aten = torch.ops.aten
 
 # the layers whose backward is written out below, by exact type
-_KINDS = {Embedding: "embedding", Flatten: "flatten", Linear: "linear", Tanh: "tanh"}
+_KINDS = {Embedding: "embedding", Flatten: "flatten", Linear: "linear", Tanh: "tanh",
+          BatchNorm1d: "batchnorm"}
 
-Layers = list[tuple[str, list[torch.Tensor]]]  # (kind, its parameters stacked (M, ...))
+# per layer: (kind, its parameters stacked (M, ...), its BatchNorm running statistics
+# stacked (M, dim) -- updated in place --, the first model's layer: BatchNorm's flags)
+Layers = list[tuple[str, list[torch.Tensor], list[torch.Tensor], object]]
 
 
 def supports(model: Sequential) -> bool:
-    """Can this module differentiate ``model``? (Only the layers above.)"""
-    return all(type(layer) in _KINDS for layer in model.layers)
+    """Can this module differentiate ``model``? (Only the layers above; a BatchNorm
+    that divides by ``sqrt(std**2 + eps)`` is left to autograd: no model here has one.)"""
+    return all(type(layer) in _KINDS and not (isinstance(layer, BatchNorm1d)
+                                              and layer.track_std and layer.eps != 0)
+               for layer in model.layers)
 
 
 def stack(models: list[Sequential]) -> Layers:
     """The models' layers as (kind, parameters stacked along a new dim 0): copies,
     trained in place by the caller and written back with :func:`unstack`."""
     if not all(supports(m) for m in models):
-        raise TypeError("backprop knows Embedding, Flatten, Linear and Tanh only; "
+        raise TypeError("backprop knows Embedding, Flatten, Linear, Tanh and BatchNorm1d only; "
                         "differentiate other models with autograd")
     if not all(same_architecture(models[0], m) for m in models[1:]):
         raise ValueError("backprop.stack needs models of one architecture (the same layers "
                          "and sizes); train the others in another call")
+    def stacked(tensors_of):  # one stacked copy per tensor of the layer
+        return [torch.stack(ts).detach() for ts in zip(*map(tensors_of, models))]
     return [(_KINDS[type(layer)],
-             [torch.stack([m.layers[j].parameters()[i].detach() for m in models])
-              for i in range(len(layer.parameters()))])
+             stacked(lambda m: m.layers[j].parameters()),
+             stacked(lambda m: list(m.layers[j].buffers().values())), layer)
             for j, layer in enumerate(models[0].layers)]
 
 
 def parameters(layers: Layers) -> list[torch.Tensor]:
     """The stacked parameters in ``model.parameters()`` order."""
-    return [p for _, ps in layers for p in ps]
+    return [p for _, ps, _, _ in layers for p in ps]
 
 
 def unstack(layers: Layers, models: list[Sequential]) -> None:
-    """Copy the trained stacked parameters back into each model's own tensors."""
+    """Copy the trained stacked parameters and BatchNorm running statistics back
+    into each model's own tensors."""
     with torch.no_grad():
         for k, m in enumerate(models):
             for mine, new in zip(m.parameters(), parameters(layers)):
                 mine.copy_(new[k])
+            for layer, (_, _, bufs, _) in zip(m.layers, layers):
+                for name, new in zip(layer.buffers(), bufs):
+                    setattr(layer, name, new[k].clone())
 
 
 @torch.no_grad()
@@ -79,14 +94,17 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
     ``torch.autograd.grad(loss, model_k.parameters())`` to the bit.
 
     ``x``: (M, B, block_size) int64 contexts, ``y``: (M, B) int64 targets.
-    Returns the losses (M,) and the gradients in :func:`parameters` order.
+    Returns the losses (M,) and the gradients in :func:`parameters` order; the
+    BatchNorm running statistics in ``layers`` are updated in place, as the
+    training-mode forward pass of :class:`makemore.nn.BatchNorm1d` updates them.
     """
     M, B = y.shape
     models = torch.arange(M).view(M, 1, 1)  # pairs each model with its own rows
-    # forward, keeping each layer's input and output: the backward pass needs them
-    ins, outs = [], []
+    # forward, keeping each layer's input and output (and BatchNorm's intermediates):
+    # the backward pass needs them
+    ins, outs, saved = [], [], []
     h = x
-    for kind, ps in layers:
+    for kind, ps, bufs, layer in layers:
         ins.append(h)
         if kind == "embedding":  # row x of C, per model: (M, B, T) -> (M, B, T, n_embd)
             h = ps[0][models, h]
@@ -96,6 +114,9 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
             h = torch.bmm(h, ps[0])
             if len(ps) > 1:
                 h = h + ps[1].unsqueeze(1)  # the bias, broadcast over the batch
+        elif kind == "batchnorm":
+            h, bn = _batchnorm(h, ps, bufs, layer)
+            saved.append(bn)
         elif kind == "tanh":
             h = torch.tanh(h)
         outs.append(h)
@@ -113,8 +134,10 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
 
     # backward, layer by layer from the top: d = d loss / d (the layer's output)
     grads: list[torch.Tensor] = []  # last parameter first
-    for (kind, ps), inp, out in zip(reversed(layers), reversed(ins), reversed(outs)):
-        if kind == "tanh":
+    for (kind, ps, _, layer), inp, out in zip(reversed(layers), reversed(ins), reversed(outs)):
+        if kind == "batchnorm":
+            d = _batchnorm_backward(d, inp, ps[0], saved.pop(), layer, grads)
+        elif kind == "tanh":
             d = aten.tanh_backward(d, out)  # d * (1 - tanh**2)
         elif kind == "linear":
             if len(ps) > 1:  # the bias was broadcast over the batch: sum its gradient
@@ -127,6 +150,60 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
             dC = torch.zeros_like(ps[0])
             grads.append(aten._index_put_impl_(dC, [models, inp], d, True, True))
     return torch.stack(loss), grads[::-1]
+
+
+def _batchnorm(h: torch.Tensor, ps: list[torch.Tensor], bufs: list[torch.Tensor],
+               layer: BatchNorm1d) -> tuple[torch.Tensor, tuple]:
+    """:class:`makemore.nn.BatchNorm1d` in training mode, op for op, over dim 1 of
+    (M, B, dim): returns the output and what the backward pass needs, and updates
+    the running statistics ``bufs`` in place."""
+    gamma, beta = ps
+    xmean = h.mean(1, keepdim=True)  # (M, 1, dim)
+    if layer.track_std:  # eps == 0 (see supports): divide by the std itself
+        xstd = h.std(1, keepdim=True, unbiased=layer.unbiased)
+        s = xstd
+    else:
+        xvar = h.var(1, keepdim=True, unbiased=layer.unbiased)
+        s = torch.sqrt(xvar + layer.eps)
+    a = h - xmean
+    xhat = a / s
+    out = gamma.unsqueeze(1) * xhat + beta.unsqueeze(1)
+    m = layer.momentum
+    bufs[0].copy_((1 - m) * bufs[0] + m * xmean.squeeze(1))
+    if layer.track_std:
+        bufs[1].copy_((1 - m) * bufs[1] + m * xstd.squeeze(1))
+    else:
+        n = h.shape[1]
+        uvar = xvar if layer.unbiased else xvar * n / (n - 1)  # running_var: unbiased
+        bufs[1].copy_((1 - m) * bufs[1] + m * uvar.squeeze(1))
+    return out, (s, xhat)
+
+
+def _batchnorm_backward(d: torch.Tensor, h: torch.Tensor, gamma: torch.Tensor, saved: tuple,
+                        layer: BatchNorm1d, grads: list[torch.Tensor]) -> torch.Tensor:
+    """d loss / d h from d loss / d (BatchNorm's output), for ``out = gamma * (h -
+    mean) / s + beta``: autograd's backward formula of each op, in the order its
+    engine runs them, so that every rounding is the same. Appends the gradients of
+    beta and gamma to ``grads`` (last parameter first)."""
+    s, xhat = saved
+    B = h.shape[1]
+    grads.append(d.sum([1]))  # beta, broadcast over the batch: sum
+    grads.append((d * xhat).sum([1]))  # gamma
+    dxhat = d * gamma.unsqueeze(1)
+    # xhat = a / s: d a = dxhat / s, d s = -dxhat * a / s**2 (summed over the batch)
+    da = dxhat / s
+    ds = (-dxhat * (xhat / s)).sum([1], keepdim=True)  # xhat / s: autograd's (a / s) / s
+    # s = std(h), or sqrt(var(h) + eps): back to d var, then through var's formula
+    if layer.track_std:
+        dvar = (ds / (s * 2)).masked_fill_(s == 0, 0)  # d std / d var = 1 / (2 std)
+    else:
+        dvar = ds / (2 * s)  # sqrt's backward; + eps passes the gradient through
+    correction = 1 if layer.unbiased else 0
+    dh_var = (2.0 / (B - correction)) * dvar * (h - h.mean(1, keepdim=True))
+    # a = h - mean: d h = d a, and d mean = -(d a summed over the batch), spread evenly
+    dh_mean = (-da).sum([1], keepdim=True).expand_as(h) / B
+    # the engine adds the three contributions to d h in this order: a's, var's, mean's
+    return da + dh_var + dh_mean
 
 
 # ---------------------------------------------------------------------------------------
@@ -143,26 +220,26 @@ def train_plain_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor,
                      generators: list[torch.Generator], batch_size: int = 32,
                      progress: ProgressFn | None = None) -> list[History]:
     """Train each model as :func:`makemore.train.train` does, to the bit, with less
-    Python around its kernels; models of one MLP architecture train all at once.
+    Python around its kernels; models of one architecture train all at once.
 
     The same ATen kernels on the same shapes in the same order: the forward,
     autograd's backward kernels, ``p += -lr * grad``. What goes is the overhead
     around them: the minibatch indices are drawn :data:`CHUNK` steps at a time
-    (the same stream, see the tests) and gathered once per chunk; for the loss
-    log's MLPs the backward pass is written out by hand, for all models in one go
-    (:func:`loss_and_grads`: autograd's kernels without its graph); the update
-    is two ``_foreach`` calls (on the CPU they run the same kernels tensor by
-    tensor), and the losses stay tensors until the end. A model with other layers
-    (BatchNorm) trains alone, its gradients from ``autograd.grad``. The loss-log
-    MLP rows train with it (:func:`makemore.jobs.train_job`).
+    (the same stream, see the tests) and gathered once per chunk; the backward
+    pass is written out by hand, for all models in one go (:func:`loss_and_grads`:
+    autograd's kernels without its graph); the update is two ``_foreach`` calls
+    (on the CPU they run the same kernels tensor by tensor), and the losses stay
+    tensors until the end. A model that :func:`supports` refuses trains alone, its
+    gradients from ``autograd.grad``. The loss-log MLP rows train with it
+    (:func:`makemore.jobs.train_job`).
     ``progress`` is called with the steps done (per model).
     """
     if len(generators) != len(models):
         raise ValueError(f"{len(models)} models need {len(models)} generators")
     by_hand = all(supports(m) for m in models)
     if not by_hand and len(models) > 1:
-        raise ValueError("only MLPs of Embedding, Flatten, Linear and Tanh layers train "
-                         "together here; train the others one by one")
+        raise ValueError("only models that backprop.supports train together here; "
+                         "train the others one by one")
     for m in models:
         m.train()
     layers = stack(models) if by_hand else None
