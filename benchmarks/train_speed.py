@@ -76,18 +76,17 @@ def compile_times(X, Y, ud_every: int) -> None:
     """First calls (compile) and a second compile after dropping the in-memory caches.
     Enough steps for both graphs: a call that records update:data ratios, then one
     that does not (with ``ud_every=0`` the second graph is just compiled twice)."""
+    steps = fast.UD_UNROLL + fast.UNROLL
     for label in ("first", "again (warm disk cache)"):
         torch._dynamo.reset()
         fast._COMPILED.clear()
         t = time.perf_counter()
         m, g = deep_bn()
-        h = fast.train_fast(m, X, Y, generator=g, steps=fast.UD_UNROLL + fast.UNROLL,
-                            ud_every=ud_every)
+        h = fast.train_fast(m, X, Y, generator=g, steps=steps, ud_every=ud_every)
         t1 = time.perf_counter() - t
         ms, gs, lrs = batch_of_8()
         t = time.perf_counter()
-        fast.train_many(ms, X, Y, lrs=lrs, generators=gs, ud_every=ud_every,
-                        steps=fast.BATCH_UD_UNROLL + fast.BATCH_UNROLL)
+        fast.train_many(ms, X, Y, lrs=lrs, generators=gs, steps=steps, ud_every=ud_every)
         t8 = time.perf_counter() - t
         print(f"compile {label:24s}: single {t1:5.1f} s, batch of 8 {t8:5.1f} s ({h.trainer})")
 

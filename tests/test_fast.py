@@ -13,7 +13,7 @@ import torch
 from makemore import backprop, fast, models, train
 from makemore.nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
 
-STEPS = 200  # whole calls of one model's fast.UNROLL / UD_UNROLL steps: no tail to compile
+STEPS = 200  # whole calls of fast.UNROLL / UD_UNROLL steps: no extra compilation for a tail
 RTOL = 1e-5
 
 
@@ -116,30 +116,24 @@ def test_eager_update_data_ratios_and_tail(splits):
     assert_same_model(model, plain, RTOL)
 
 
-def test_calls_record_ud_at_every_multiple_and_cover_every_step():
-    # unroll 8, recording calls of 4; ud every 100 steps: one call of 4 that records,
-    # then 12 calls of 8
-    calls = list(fast._calls(0, 200, 100, 8, 4))
+def test_calls_record_ud_at_every_multiple_and_cover_every_step(monkeypatch):
+    monkeypatch.setattr(fast, "UNROLL", 8)
+    monkeypatch.setattr(fast, "UD_UNROLL", 4)
+    # ud every 100 steps: one call of 4 that records, then 12 calls of 8
+    calls = list(fast._calls(0, 200, 100))
     assert calls[:3] == [(0, 4, True), (4, 8, False), (12, 8, False)]
     assert [c for c in calls if c[2]] == [(0, 4, True), (100, 4, True)]
     assert {k for _, k, _ in calls} == {4, 8} and len(calls) == 2 * 13
     # a chunk that starts mid-run: offsets from its start, records at absolute multiples
-    calls = list(fast._calls(150, 70, 100, 8, 4))
+    calls = list(fast._calls(150, 70, 100))
     assert calls[0] == (0, 8, False) and (50, 4, True) in calls
     # never records ud; 30 steps end with a call of 6; a record every 6 steps splits 4 + 2
-    assert list(fast._calls(0, 30, 0, 8, 4)) == [(0, 8, False), (8, 8, False), (16, 8, False),
-                                                 (24, 6, False)]
-    assert list(fast._calls(0, 12, 6, 8, 4)) == [(0, 4, True), (4, 2, False), (6, 4, True),
-                                                 (10, 2, False)]
-    # the defaults: whole calls only, for one model (4 and 4) and a batch (1, then 33 of 3)
-    one = list(fast._calls(0, 10_000, 100, fast.UNROLL, fast.UD_UNROLL))
-    batch = list(fast._calls(0, 10_000, 100, fast.BATCH_UNROLL, fast.BATCH_UD_UNROLL))
-    assert {(k, r) for _, k, r in one} == {(4, True), (4, False)}
-    assert {(k, r) for _, k, r in batch} == {(1, True), (3, False)} and len(batch) == 100 * 34
-    for start, n, every, unroll in [(0, 200, 100, (8, 4)), (150, 70, 100, (8, 4)),
-                                    (0, 30, 0, (8, 4)), (3, 97, 5, (8, 4)), (0, 301, 100, (3, 1))]:
-        covered = [start + i + j for i, k, _ in fast._calls(start, n, every, *unroll)
-                   for j in range(k)]
+    assert list(fast._calls(0, 30, 0)) == [(0, 8, False), (8, 8, False), (16, 8, False),
+                                           (24, 6, False)]
+    assert list(fast._calls(0, 12, 6)) == [(0, 4, True), (4, 2, False), (6, 4, True),
+                                           (10, 2, False)]
+    for start, n, every in [(0, 200, 100), (150, 70, 100), (0, 30, 0), (3, 97, 5)]:
+        covered = [start + i + j for i, k, _ in fast._calls(start, n, every) for j in range(k)]
         assert covered == list(range(start, start + n))
 
 
@@ -342,12 +336,11 @@ def test_compiled_ud_eager_equal_and_deterministic(splits):
 def test_compiled_vmap_matches_solo_runs(splits):
     gains, lrs = (0.5, 1.0, 5 / 3, 3.0), (0.1, 0.2, 0.1, 0.2)
     built = [build("deep_bn", gain=gain) for gain in gains]
-    steps = 192  # whole calls of 3 (a batch) and of 4 (one model): no tail to compile
-    hists = fast.train_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=steps,
+    hists = fast.train_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=STEPS,
                             lrs=lrs, generators=[g for _, g in built], compile=True)
     for (m, _), h, gain, lr in zip(built, hists, gains, lrs):
         solo, g = build("deep_bn", gain=gain)
-        hs = fast.train_fast(solo, splits.Xtr, splits.Ytr, generator=g, steps=steps, lr=lr,
+        hs = fast.train_fast(solo, splits.Xtr, splits.Ytr, generator=g, steps=STEPS, lr=lr,
                              compile=True)
         assert h.trainer == hs.trainer == "compiled"
         assert_close_lossi(h.lossi, hs.lossi, RTOL)

@@ -14,8 +14,8 @@ removes the overhead without changing the math:
    "loss of the parameters" into "gradient and loss of the parameters" -- a
    function again, which ...
 3. **... the compiler sees whole.** ``torch.compile`` traces forward, backward
-   and the SGD update of a few steps (:data:`UNROLL`) into one graph and generates
-   fused C++ for it: one Python call per few steps instead of hundreds of small ones.
+   and the SGD update of :data:`UNROLL` steps into one graph and generates fused
+   C++ for it: one Python call per :data:`UNROLL` steps instead of hundreds of small ones.
 4. **Many models at once.** ``torch.func.vmap`` turns the step of one model into
    the step of a stack of models of the same architecture (say 8 gains or
    learning rates); each model still sees only its own minibatches.
@@ -139,21 +139,11 @@ def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[to
 # overhead (checking the inputs, allocating ~500 intermediate buffers, wrapping the
 # outputs) is paid once per call, at the price of a longer compilation. A call that
 # records update:data ratios (every ``ud_every`` steps: they cost a pass over all
-# the parameters) is a second graph; the calls between two records run the other
-# graph's number of steps (or fewer before the next record or the end: one more
-# compilation for that tail).
-# - One model: 4 steps per call, and 4 in the recording call (ud_every=100: one
-#   call of 4, then 24 of 4). Its step is short, so the overhead weighs: 3 steps
-#   per call run ~0.92x the steps/s.
-# - A batch: 3 steps per call, 1 in the recording call (ud_every=100: one call of 1,
-#   then 33 of 3). Its step is ~6x longer and 3 steps per call lose ~1.5% of the
-#   model-steps/s against 4 and 4, while the two graphs compile in ~60 s instead of
-#   ~95 s (a batch of 8 deep BN nets, empty inductor cache): a first build on a new
-#   machine spends that on each batch job.
-UNROLL = int(os.environ.get("MAKEMORE_UNROLL", 4))  # one model; the env var: both
+# the parameters) is a second graph of UD_UNROLL steps; the calls between two
+# records run UNROLL steps each (ud_every=100: one call of 4, then 24 of 4). A
+# stretch that is not a multiple compiles once more for its tail.
+UNROLL = int(os.environ.get("MAKEMORE_UNROLL", 4))
 UD_UNROLL = 4
-BATCH_UNROLL = int(os.environ.get("MAKEMORE_UNROLL", 3))
-BATCH_UD_UNROLL = 1
 # Every (architecture, sizes, mode) is one more compiled graph of the same Python
 # function; torch stops compiling (and runs eagerly) after 8 of them by default.
 RECOMPILE_LIMIT = 64
@@ -201,17 +191,17 @@ def _make_step(plan: tuple, batched: bool, record_ud: bool) -> Callable:
     return step
 
 
-def _calls(start: int, n: int, ud_every: int, unroll: int, ud_unroll: int):
+def _calls(start: int, n: int, ud_every: int):
     """The compiled calls over steps ``start .. start + n - 1``: ``(offset, steps,
     records ud)``, offsets from ``start``. A call that records the update:data
     ratios starts at every multiple of ``ud_every`` (``0``: never) and runs
-    ``ud_unroll`` steps; the others run ``unroll`` steps, or fewer before the next
-    record or the end."""
+    :data:`UD_UNROLL` steps; the others run :data:`UNROLL` steps, or fewer before
+    the next record or the end."""
     s, end = start, start + n
     while s < end:
         with_ud = ud_every > 0 and s % ud_every == 0
         stop = end if ud_every <= 0 else min(end, (s // ud_every + 1) * ud_every)
-        k = min(ud_unroll if with_ud else unroll, stop - s)
+        k = min(UD_UNROLL if with_ud else UNROLL, stop - s)
         yield s - start, k, with_ud
         s += k
 
@@ -323,7 +313,6 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
         except Exception as e:  # noqa: BLE001 -- e.g. no torch.compile on this Python
             _give_up_compiling(e)
 
-    unroll = (BATCH_UNROLL, BATCH_UD_UNROLL) if batched else (UNROLL, UD_UNROLL)
     lossi, ud, ud_steps = [], [], []
     t0 = time.perf_counter()
     # each architecture, size and mode is compiled once; allow more than the default 8
@@ -337,7 +326,7 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
                                   dtype=params[0].dtype, device=device)
             if not batched:
                 ix, neg_lr = ix[:, 0], neg_lr[:, 0]
-            for i, k, with_ud in _calls(start, n, ud_every, *unroll):
+            for i, k, with_ud in _calls(start, n, ud_every):
                 step = steps_fns[with_ud]
                 args = (params, buffers, X, Y, ix[i:i + k], neg_lr[i:i + k])
                 try:
