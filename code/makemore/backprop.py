@@ -29,8 +29,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .fast import CHUNK, minibatch_indices, same_architecture
-from .nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
+from .fast import CHUNK, batchnorm_forward, minibatch_indices, same_architecture
+from .nn import BatchNorm1d, Embedding, Flatten, Linear, Module, Sequential, Tanh
 from .train import PROGRESS_EVERY, History, ProgressFn, learning_rate
 
 aten = torch.ops.aten
@@ -41,7 +41,7 @@ _KINDS = {Embedding: "embedding", Flatten: "flatten", Linear: "linear", Tanh: "t
 
 # per layer: (kind, its parameters stacked (M, ...), its BatchNorm running statistics
 # stacked (M, dim) -- updated in place --, the first model's layer: BatchNorm's flags)
-Layers = list[tuple[str, list[torch.Tensor], list[torch.Tensor], object]]
+Layers = list[tuple[str, list[torch.Tensor], list[torch.Tensor], Module]]
 
 
 def supports(model: Sequential) -> bool:
@@ -114,8 +114,12 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
             h = torch.bmm(h, ps[0])
             if len(ps) > 1:
                 h = h + ps[1].unsqueeze(1)  # the bias, broadcast over the batch
-        elif kind == "batchnorm":
-            h, bn = _batchnorm(h, ps, bufs, layer)
+        elif kind == "batchnorm":  # nn.BatchNorm1d's ops over dim 1 (the batch)
+            gamma, beta = (p.unsqueeze(1) for p in ps)
+            h, stats, bn = batchnorm_forward(h, gamma, beta, *bufs, layer.eps, layer.momentum,
+                                             layer.unbiased, layer.track_std, dim=1)
+            for buf, new in zip(bufs, stats):
+                buf.copy_(new)  # the running statistics, as the layer updates them
             saved.append(bn)
         elif kind == "tanh":
             h = torch.tanh(h)
@@ -150,33 +154,6 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
             dC = torch.zeros_like(ps[0])
             grads.append(aten._index_put_impl_(dC, [models, inp], d, True, True))
     return torch.stack(loss), grads[::-1]
-
-
-def _batchnorm(h: torch.Tensor, ps: list[torch.Tensor], bufs: list[torch.Tensor],
-               layer: BatchNorm1d) -> tuple[torch.Tensor, tuple]:
-    """:class:`makemore.nn.BatchNorm1d` in training mode, op for op, over dim 1 of
-    (M, B, dim): returns the output and what the backward pass needs, and updates
-    the running statistics ``bufs`` in place."""
-    gamma, beta = ps
-    xmean = h.mean(1, keepdim=True)  # (M, 1, dim)
-    if layer.track_std:  # eps == 0 (see supports): divide by the std itself
-        xstd = h.std(1, keepdim=True, unbiased=layer.unbiased)
-        s = xstd
-    else:
-        xvar = h.var(1, keepdim=True, unbiased=layer.unbiased)
-        s = torch.sqrt(xvar + layer.eps)
-    a = h - xmean
-    xhat = a / s
-    out = gamma.unsqueeze(1) * xhat + beta.unsqueeze(1)
-    m = layer.momentum
-    bufs[0].copy_((1 - m) * bufs[0] + m * xmean.squeeze(1))
-    if layer.track_std:
-        bufs[1].copy_((1 - m) * bufs[1] + m * xstd.squeeze(1))
-    else:
-        n = h.shape[1]
-        uvar = xvar if layer.unbiased else xvar * n / (n - 1)  # running_var: unbiased
-        bufs[1].copy_((1 - m) * bufs[1] + m * uvar.squeeze(1))
-    return out, (s, xhat)
 
 
 def _batchnorm_backward(d: torch.Tensor, h: torch.Tensor, gamma: torch.Tensor, saved: tuple,

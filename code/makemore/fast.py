@@ -86,25 +86,33 @@ def _buffers(model: Sequential) -> list[torch.Tensor]:
     return [t for layer in model.layers for t in layer.buffers().values()]
 
 
-def _batchnorm(x, gamma, beta, running_mean, running_stat, eps, momentum, unbiased, track_std):
-    """:class:`makemore.nn.BatchNorm1d` in training mode, op for op. Returns the
-    output and the new running statistics (mean, then var or std)."""
-    xmean = x.mean(0, keepdim=True)
+def batchnorm_forward(x, gamma, beta, running_mean, running_stat, eps, momentum, unbiased,
+                      track_std, dim: int = 0):
+    """:class:`makemore.nn.BatchNorm1d` in training mode, op for op (and in its order),
+    over the batch dim ``dim``; ``gamma`` and ``beta`` shaped to broadcast against
+    ``x``. Returns the output, the new running statistics (mean, then var or std)
+    and, for a backward pass written by hand (:mod:`makemore.backprop`), the
+    divisor ``s`` and ``xhat = (x - mean) / s``."""
+    xmean = x.mean(dim, keepdim=True)
     if track_std:
-        xstd = x.std(0, keepdim=True, unbiased=unbiased)
-        xhat = (x - xmean) / (xstd if eps == 0 else torch.sqrt(xstd**2 + eps))
+        xstd = x.std(dim, keepdim=True, unbiased=unbiased)
+        a = x - xmean
+        s = xstd if eps == 0 else torch.sqrt(xstd**2 + eps)
+        xhat = a / s
         stat = xstd
     else:
-        xvar = x.var(0, keepdim=True, unbiased=unbiased)
-        xhat = (x - xmean) / torch.sqrt(xvar + eps)
-        n = x.shape[0]
+        xvar = x.var(dim, keepdim=True, unbiased=unbiased)
+        a = x - xmean
+        s = torch.sqrt(xvar + eps)
+        xhat = a / s
+        n = x.shape[dim]
         stat = xvar if unbiased else xvar * n / (n - 1)  # running_var is always unbiased
     out = gamma * xhat + beta
     # the running statistics are not trained by the gradient: detach them
     m = momentum
-    new_mean = (1 - m) * running_mean + m * xmean.detach().squeeze(0)
-    new_stat = (1 - m) * running_stat + m * stat.detach().squeeze(0)
-    return out, [new_mean, new_stat]
+    new_mean = (1 - m) * running_mean + m * xmean.detach().squeeze(dim)
+    new_stat = (1 - m) * running_stat + m * stat.detach().squeeze(dim)
+    return out, [new_mean, new_stat], (s, xhat)
 
 
 def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[torch.Tensor],
@@ -124,8 +132,8 @@ def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[to
             if flags[0]:  # has a bias
                 x = x + next(params)
         elif kind == "batchnorm":
-            x, stats = _batchnorm(x, next(params), next(params), next(buffers), next(buffers),
-                                  *flags)
+            x, stats, _ = batchnorm_forward(x, next(params), next(params), next(buffers),
+                                            next(buffers), *flags)
             new_buffers += stats
         elif kind == "tanh":
             x = torch.tanh(x)
