@@ -13,7 +13,7 @@ import torch
 from makemore import backprop, fast, models, train
 from makemore.nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
 
-STEPS = 200  # whole calls of fast.UNROLL / UD_UNROLL steps: no extra compilation for a tail
+STEPS = 200  # two calls of fast.LOOP steps, or records and loops with ud_every
 RTOL = 1e-5
 
 
@@ -102,7 +102,6 @@ def test_eager_matches_plain_loop(name, splits):
 def test_eager_update_data_ratios_and_tail(splits):
     """ud at steps 0, 4, 8 equal the plain loop's rows; 10 steps leave a short last
     call; the learning-rate decay at step 5 falls inside a call."""
-    assert fast.UD_UNROLL == 4  # what this test's call layout assumes
     model, g = build("deep_bn")
     hist = fast.train_fast(model, splits.Xtr, splits.Ytr, generator=g, steps=10,
                            decay_step=5, ud_every=4, compile=False)
@@ -117,22 +116,18 @@ def test_eager_update_data_ratios_and_tail(splits):
 
 
 def test_calls_record_ud_at_every_multiple_and_cover_every_step(monkeypatch):
-    monkeypatch.setattr(fast, "UNROLL", 8)
-    monkeypatch.setattr(fast, "UD_UNROLL", 4)
-    # ud every 100 steps: one call of 4 that records, then 12 calls of 8
-    calls = list(fast._calls(0, 200, 100))
-    assert calls[:3] == [(0, 4, True), (4, 8, False), (12, 8, False)]
-    assert [c for c in calls if c[2]] == [(0, 4, True), (100, 4, True)]
-    assert {k for _, k, _ in calls} == {4, 8} and len(calls) == 2 * 13
+    monkeypatch.setattr(fast, "LOOP", 8)
+    # ud every 20 steps: a call of 1 that records, then loops of 8, 8 and 3
+    calls = list(fast._calls(0, 40, 20))
+    assert calls == [(0, 1, True), (1, 8, False), (9, 8, False), (17, 3, False),
+                     (20, 1, True), (21, 8, False), (29, 8, False), (37, 3, False)]
     # a chunk that starts mid-run: offsets from its start, records at absolute multiples
     calls = list(fast._calls(150, 70, 100))
-    assert calls[0] == (0, 8, False) and (50, 4, True) in calls
-    # never records ud; 30 steps end with a call of 6; a record every 6 steps splits 4 + 2
+    assert calls[0] == (0, 8, False) and (50, 1, True) in calls
+    # never records ud: 30 steps end with a loop of 6
     assert list(fast._calls(0, 30, 0)) == [(0, 8, False), (8, 8, False), (16, 8, False),
                                            (24, 6, False)]
-    assert list(fast._calls(0, 12, 6)) == [(0, 4, True), (4, 2, False), (6, 4, True),
-                                           (10, 2, False)]
-    for start, n, every in [(0, 200, 100), (150, 70, 100), (0, 30, 0), (3, 97, 5)]:
+    for start, n, every in [(0, 200, 100), (150, 70, 100), (0, 30, 0), (3, 97, 5), (0, 5, 1)]:
         covered = [start + i + j for i, k, _ in fast._calls(start, n, every) for j in range(k)]
         assert covered == list(range(start, start + n))
 

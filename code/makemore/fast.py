@@ -14,8 +14,9 @@ removes the overhead without changing the math:
    "loss of the parameters" into "gradient and loss of the parameters" -- a
    function again, which ...
 3. **... the compiler sees whole.** ``torch.compile`` traces forward, backward
-   and the SGD update of :data:`UNROLL` steps into one graph and generates fused
-   C++ for it: one Python call per :data:`UNROLL` steps instead of hundreds of small ones.
+   and the SGD update into one graph, inside a ``torch.while_loop`` over
+   :data:`LOOP` steps, and generates fused C++ for it: one Python call per
+   :data:`LOOP` steps instead of hundreds of small ones per step.
 4. **Many models at once.** ``torch.func.vmap`` turns the step of one model into
    the step of a stack of models of the same architecture (say 8 gains or
    learning rates); each model still sees only its own minibatches.
@@ -143,15 +144,15 @@ def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[to
 # ---------------------------------------------------------------------------------------
 # SGD steps, as a function from old tensors to new tensors
 
-# Steps per compiled call. The compiler unrolls them into one graph: the per-call
-# overhead (checking the inputs, allocating ~500 intermediate buffers, wrapping the
-# outputs) is paid once per call, at the price of a longer compilation. A call that
-# records update:data ratios (every ``ud_every`` steps: they cost a pass over all
-# the parameters) is a second graph of UD_UNROLL steps; the calls between two
-# records run UNROLL steps each (ud_every=100: one call of 4, then 24 of 4). A
-# stretch that is not a multiple compiles once more for its tail.
-UNROLL = int(os.environ.get("MAKEMORE_UNROLL", 4))
-UD_UNROLL = 4
+# Steps per compiled call. The compiled step is a *loop*: ``torch.while_loop`` keeps
+# the loop in the graph, and the compiler turns it into a C++ loop around one step.
+# The per-call costs (checking ~35 input tensors, wrapping the outputs: ~200 us, as
+# much as the step's arithmetic for one model) are paid once per LOOP steps, and the
+# step is compiled once instead of unrolled. A call that records update:data ratios
+# (every ``ud_every`` steps: they cost a pass over all the parameters) is a second
+# graph of one step; the steps between two records run as one call (ud_every=100:
+# 1 + 99).
+LOOP = 100
 # Every (architecture, sizes, mode) is one more compiled graph of the same Python
 # function; torch stops compiling (and runs eagerly) after 8 of them by default.
 RECOMPILE_LIMIT = 64
@@ -180,7 +181,7 @@ def _make_step(plan: tuple, batched: bool, record_ud: bool) -> Callable:
 
     def step(params, buffers, X, Y, ix, neg_lr):
         losses = []
-        for k in range(ix.shape[0]):  # a Python loop: the compiler unrolls it
+        for k in range(ix.shape[0]):  # compiled, it is one step: see _make_loop
             grads, (loss, buffers) = grad_and_loss(params, buffers, X, Y, ix[k])
             updates = [neg_lr[k] * g for g in grads]  # the plain loop's -lr * p.grad ...
             params = [p + u for p, u in zip(params, updates)]  # ... added to p
@@ -199,30 +200,56 @@ def _make_step(plan: tuple, batched: bool, record_ud: bool) -> Callable:
     return step
 
 
+def _make_loop(plan: tuple, batched: bool) -> Callable:
+    """``loop(params, buffers, X, Y, ix, neg_lr, n) -> (params, buffers, log10 losses)``
+    runs the first ``n`` (a tensor) of the :data:`LOOP` steps that ``ix`` and
+    ``neg_lr`` hold, each one step of :func:`_make_step`, as a loop inside the graph."""
+    step = _make_step(plan, batched, record_ud=False)
+
+    def loop(params, buffers, X, Y, ix, neg_lr, n):
+        def cond(k, params, buffers, losses):
+            return k < n
+
+        def body(k, params, buffers, losses):
+            i = k.view(1)  # the rows ix[k:k + 1]; k is a tensor, hence index_select
+            params, buffers, loss = step(params, buffers, X, Y, ix.index_select(0, i),
+                                         neg_lr.index_select(0, i))
+            return k + 1, params, buffers, losses.index_put((i,), loss)
+
+        losses = neg_lr.new_zeros(neg_lr.shape)  # (LOOP[, models]), as neg_lr
+        k0 = torch.zeros((), dtype=torch.int64, device=ix.device)
+        _, params, buffers, losses = torch.while_loop(cond, body, (k0, params, buffers, losses))
+        return params, buffers, losses
+
+    return loop
+
+
 def _calls(start: int, n: int, ud_every: int):
     """The compiled calls over steps ``start .. start + n - 1``: ``(offset, steps,
     records ud)``, offsets from ``start``. A call that records the update:data
-    ratios starts at every multiple of ``ud_every`` (``0``: never) and runs
-    :data:`UD_UNROLL` steps; the others run :data:`UNROLL` steps, or fewer before
-    the next record or the end."""
+    ratios starts at every multiple of ``ud_every`` (``0``: never) and runs one
+    step; the others run up to :data:`LOOP` steps, stopping before the next record."""
     s, end = start, start + n
     while s < end:
         with_ud = ud_every > 0 and s % ud_every == 0
         stop = end if ud_every <= 0 else min(end, (s // ud_every + 1) * ud_every)
-        k = min(UD_UNROLL if with_ud else UNROLL, stop - s)
+        k = 1 if with_ud else min(LOOP, stop - s)
         yield s - start, k, with_ud
         s += k
 
 
-_COMPILED: dict[tuple, Callable] = {}  # one compiled step per architecture and mode
+_COMPILED: dict[tuple, Callable] = {}  # one compiled function per architecture and mode
 
 
 def _compiled_step(plan: tuple, batched: bool, record_ud: bool,
                    device: torch.device) -> Callable:
+    """A compiled function called like :func:`_make_step`'s ``step``: with
+    ``record_ud`` the step itself (calls of one step), else :func:`_make_loop`'s
+    loop (calls of up to :data:`LOOP` steps; shorter ones are padded)."""
     key = (plan, batched, record_ud, device.type)
     if key not in _COMPILED:
-        # On the CPU, a C++ wrapper calls the generated kernels instead of Python:
-        # at ~60 kernels per step that saves a good tenth of the step's time.
+        # On the CPU, a C++ wrapper calls the generated kernels, and runs the loop,
+        # instead of Python: at ~60 kernels per step that saves a good tenth of its time.
         options = {"cpp_wrapper": device.type == "cpu"}
         if device.type == "cpu":
             # Half of a step is elementwise work around the matmuls (BatchNorm, tanh and
@@ -235,9 +262,21 @@ def _compiled_step(plan: tuple, batched: bool, record_ud: bool,
             options |= {"cpp.use_decompose_tanh": True, "cpp.enable_unsafe_math_opt_flag": True}
         # dynamic=False: a step's shapes never change, and specializing on them
         # keeps a later model of another size from forcing slower dynamic kernels
-        _COMPILED[key] = torch.compile(_make_step(plan, batched, record_ud),
-                                       fullgraph=True, dynamic=False, options=options)
-    return _COMPILED[key]
+        fn = _make_step(plan, batched, True) if record_ud else _make_loop(plan, batched)
+        _COMPILED[key] = torch.compile(fn, fullgraph=True, dynamic=False, options=options)
+    if record_ud:
+        return _COMPILED[key]
+    loop = _COMPILED[key]
+
+    def steps(params, buffers, X, Y, ix, neg_lr):
+        n = ix.shape[0]
+        if n < LOOP:  # one graph for all lengths: pad to LOOP steps, run n of them
+            ix = torch.cat([ix, ix.new_zeros((LOOP - n, *ix.shape[1:]))])
+            neg_lr = torch.cat([neg_lr, neg_lr.new_zeros((LOOP - n, *neg_lr.shape[1:]))])
+        params, buffers, losses = loop(params, buffers, X, Y, ix, neg_lr,
+                                       torch.tensor(n, device=ix.device))
+        return params, buffers, losses[:n]
+    return steps
 
 
 _compile_failed = False  # once it failed (no C compiler, ...), don't retry in this process
