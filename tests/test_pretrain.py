@@ -80,15 +80,18 @@ def test_an_unreadable_run_file_is_deleted_and_trained_again(cache, monkeypatch)
 
 def test_board_lines_show_steps_speed_and_eta(monkeypatch):
     jobs = [pt._Job(1, [tiny("a"), tiny("b")], cost=200.0), pt._Job(2, [tiny("c")], cost=50.0)]
-    jobs[0].state, jobs[0].start, jobs[0].done = "running", 0.0, 40  # 40 of 100 in 10 s
+    jobs[0].state, jobs[0].start = "running", 0.0
     out = io.StringIO()
     board = pt.Board(jobs, workers=1, stream=out, tty=False)
-    lines = board.lines(now=10.0)
+    jobs[0].report(10, now=6.0)  # the first report, after 6 s of compiling
+    assert "  ? model-steps/s  ETA ?" in board.lines(now=6.0)[0]  # no speed from one report
+    jobs[0].report(40, now=10.0)  # 40 of 100 steps; 30 in the 10 s since the first report
+    lines = board.lines(now=16.0)
     assert lines[0].startswith("job 1/2 a +1") and "40/100 steps" in lines[0]
-    assert "4 model-steps/s" in lines[0] and lines[0].endswith("ETA 15s")
+    assert "3 model-steps/s" in lines[0] and lines[0].endswith("ETA 20s")
     assert lines[1].endswith("waiting")
-    # 200 * 0.6 + 50 cost units left at 200 * 0.4 / 10 = 8 units/s on one worker
-    assert lines[2] == f"total: 0/2 jobs done, {pt._fmt(10 - board.t0)} elapsed, ETA 21s"
+    # 200 * 0.6 + 50 cost units left at 200 / 100 * 3 = 6 units/s on one worker
+    assert lines[2] == f"total: 0/2 jobs done, {pt._fmt(16 - board.t0)} elapsed, ETA 28s"
     board.update(force=True)
     board.update()  # within LOG_EVERY of the last: a log gets nothing new
     assert out.getvalue().count("\n") == 2  # the running job and the total

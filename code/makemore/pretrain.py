@@ -74,6 +74,7 @@ class _Job:
     cost: float
     done: int = 0  # model-steps
     start: float | None = None
+    first: tuple[float, int] | None = None  # (time, done) of the first progress report
     end: float | None = None
     state: str = "waiting"  # running, done, failed, stopped
     error: str = ""
@@ -86,11 +87,20 @@ class _Job:
     def total(self) -> int:
         return sum(s.steps for s in self.specs)
 
+    def report(self, done: int, now: float) -> None:
+        """A progress report: ``done`` model-steps at ``now``."""
+        if self.first is None:
+            self.first = (now, done)
+        self.done = done
+
     def rate(self, now: float) -> float:
-        """Model-steps per second so far."""
-        if self.start is None or now <= self.start:
+        """Model-steps per second since the first progress report (0: not known yet).
+        What comes before it, starting the process, loading the data and compiling
+        (~15 s), is not the training speed: counted in, it made a 30-second job's
+        first ETA read 48 minutes."""
+        if self.first is None or now <= self.first[0] or self.done <= self.first[1]:
             return 0.0
-        return self.done / (now - self.start)
+        return (self.done - self.first[1]) / (now - self.first[0])
 
     def eta(self, now: float) -> float | None:
         r = self.rate(now)
@@ -118,8 +128,9 @@ class Board:
                 out.append(f"{head}  {j.done:>9,}/{j.total:,} steps  trained; evaluating, saving")
             elif j.state == "running":
                 eta = j.eta(now)
+                rate = j.rate(now)
                 out.append(f"{head}  {j.done:>9,}/{j.total:,} steps  "
-                           f"{j.rate(now):>6,.0f} model-steps/s  "
+                           f"{f'{rate:,.0f}' if rate else '?':>6} model-steps/s  "
                            f"ETA {'?' if eta is None else _fmt(eta)}")
             elif j.state == "waiting":
                 out.append(f"{head}  waiting")
@@ -133,10 +144,10 @@ class Board:
 
     def total_eta(self, now: float) -> float | None:
         """Remaining cost over the cores' measured speed (cost units per second)."""
-        running = [j for j in self.jobs if j.state == "running" and j.done]
+        running = [j for j in self.jobs if j.state == "running" and j.rate(now)]
         if not running:
             return None if any(j.state != "done" for j in self.jobs) else 0.0
-        speed = sum(j.cost * j.done / j.total / (now - j.start) for j in running) / len(running)
+        speed = sum(j.cost / j.total * j.rate(now) for j in running) / len(running)
         left = sum(j.cost * (1 - j.done / j.total) for j in self.jobs
                    if j.state in ("running", "waiting"))
         longest = max(j.eta(now) or 0.0 for j in running)
@@ -179,7 +190,7 @@ def _run_here(jobs: list[_Job], board: Board) -> None:
         j.state, j.start = "running", time.perf_counter()
 
         def progress(done, j=j):
-            j.done = done
+            j.report(done, time.perf_counter())
             board.update()
         try:
             train_and_save(j.specs, progress=progress)
@@ -211,7 +222,7 @@ def _run_pool(jobs: list[_Job], board: Board, workers: int) -> None:
                 kind, number, info = q.get(timeout=REDRAW_EVERY)
                 j = by_number[number]
                 if kind == "progress":
-                    j.done = info
+                    j.report(info, time.perf_counter())
                 else:
                     j.state, j.error, j.end = kind, info, time.perf_counter()
                     procs.pop(number).join()
