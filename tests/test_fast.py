@@ -147,7 +147,8 @@ def torch_bn(g: torch.Generator) -> Sequential:
 def test_train_plain_is_the_plain_loop_to_the_bit(name, splits):
     steps = 300  # with a learning-rate decay at step 150
     def fresh():
-        return (torch_bn(g := models.new_generator()), g) if name == "torch_bn" else build(name)
+        g = models.new_generator()
+        return {**BUILDERS, "torch_bn": torch_bn}[name](g), g
     model, g = fresh()
     # by hand, except bn_variants' running std with eps > 0: autograd's, as the fallback
     assert backprop.supports(model) == (name != "bn_variants")

@@ -270,10 +270,10 @@ def _compiled_step(plan: tuple, batched: bool, record_ud: bool,
 
     def steps(params, buffers, X, Y, ix, neg_lr):
         n = ix.shape[0]
-        if n < LOOP:  # one graph for all lengths: pad to LOOP steps, run n of them
-            ix = torch.cat([ix, ix.new_zeros((LOOP - n, *ix.shape[1:]))])
-            neg_lr = torch.cat([neg_lr, neg_lr.new_zeros((LOOP - n, *neg_lr.shape[1:]))])
-        params, buffers, losses = loop(params, buffers, X, Y, ix, neg_lr,
+
+        def padded(t):  # one graph for all lengths: pad to LOOP steps, run n of them
+            return torch.cat([t, t.new_zeros((LOOP - n, *t.shape[1:]))]) if n < LOOP else t
+        params, buffers, losses = loop(params, buffers, X, Y, padded(ix), padded(neg_lr),
                                        torch.tensor(n, device=ix.device))
         return params, buffers, losses[:n]
     return steps
