@@ -103,6 +103,27 @@ def test_calibrate_sets_full_set_statistics(splits):
     assert all(torch.equal(a, b) for a, b in zip(params, m.parameters()))
 
 
+@pytest.mark.parametrize("build", [
+    lambda: models.mlp("kaiming"),
+    lambda: models.mlp("batchnorm"),
+    lambda: models.deep_mlp(batchnorm=True),
+    lambda: models.deep_mlp(batchnorm=False),
+], ids=["mlp", "bn_mlp", "deep_bn", "deep"])
+def test_split_loss_in_blocks_is_one_pass_to_the_bit(splits, build):
+    """split_loss runs the forward EVAL_ROWS rows at a time; in evaluation mode that
+    must give the one-pass logits exactly (here with a short last block)."""
+    m = build()
+    train.train(m, splits.Xtr, splits.Ytr, steps=30, generator=models.new_generator(3),
+                progress=False)  # running statistics and weights away from their init
+    n = 3 * train.EVAL_ROWS + 123
+    X, Y = splits.Xtr[:n], splits.Ytr[:n]
+    with torch.no_grad():
+        m.eval()
+        want = F.cross_entropy(m(X), Y).item()
+        m.train()
+    assert train.split_loss(m, X, Y) == want and m.training
+
+
 def test_evaluate_returns_each_split(splits):
     m = models.mlp("kaiming")
     losses = train.evaluate(m, splits)

@@ -119,12 +119,22 @@ def train(model: Sequential, X: torch.Tensor, Y: torch.Tensor, steps: int = STEP
                    trainer="plain", seconds=time.perf_counter() - t0)
 
 
+# Rows per forward pass when evaluating a split. In evaluation mode every layer acts on
+# each row alone, so a split's logits come out the same, to the bit, in blocks of rows
+# as in one pass (a test checks it). One pass over the 182,625 training rows makes
+# fresh ~73 MB tensors, whose memory the kernel hands over page by page (zeroing each):
+# measured here, a deep net's forward took 1.17 s in one pass, 0.27 s in blocks of 4,096.
+EVAL_ROWS = 4096
+
+
 @torch.no_grad()
 def split_loss(model: Sequential, X: torch.Tensor, Y: torch.Tensor) -> float:
-    """Cross-entropy of the whole split, in evaluation mode."""
+    """Cross-entropy of the whole split, in evaluation mode (the logits of
+    :data:`EVAL_ROWS` rows at a time, the loss over all of them at once)."""
     was_training = model.training
     model.eval()
-    loss = F.cross_entropy(model(X), Y).item()
+    logits = torch.cat([model(X[i:i + EVAL_ROWS]) for i in range(0, max(X.shape[0], 1), EVAL_ROWS)])
+    loss = F.cross_entropy(logits, Y).item()
     model.train(was_training)
     return loss
 
