@@ -127,10 +127,9 @@ class Board:
             if j.state == "running" and j.done >= j.total:
                 out.append(f"{head}  {j.done:>9,}/{j.total:,} steps  trained; evaluating, saving")
             elif j.state == "running":
-                eta = j.eta(now)
-                rate = j.rate(now)
-                out.append(f"{head}  {j.done:>9,}/{j.total:,} steps  "
-                           f"{f'{rate:,.0f}' if rate else '?':>6} model-steps/s  "
+                eta, rate = j.eta(now), j.rate(now)
+                speed = f"{rate:,.0f}" if rate else "?"
+                out.append(f"{head}  {j.done:>9,}/{j.total:,} steps  {speed:>6} model-steps/s  "
                            f"ETA {'?' if eta is None else _fmt(eta)}")
             elif j.state == "waiting":
                 out.append(f"{head}  waiting")

@@ -133,7 +133,7 @@ def split_loss(model: Sequential, X: torch.Tensor, Y: torch.Tensor) -> float:
     :data:`EVAL_ROWS` rows at a time, the loss over all of them at once)."""
     was_training = model.training
     model.eval()
-    logits = torch.cat([model(X[i:i + EVAL_ROWS]) for i in range(0, max(X.shape[0], 1), EVAL_ROWS)])
+    logits = torch.cat([model(x) for x in X.split(EVAL_ROWS)])
     loss = F.cross_entropy(logits, Y).item()
     model.train(was_training)
     return loss
