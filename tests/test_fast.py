@@ -99,6 +99,30 @@ def test_eager_matches_plain_loop(name, splits):
     assert torch.equal(g.get_state(), g_plain.get_state())
 
 
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_features_first_is_the_same_math(name, splits):
+    """The layout of compiled stacks, activations (features, batch), gives the row-major
+    forward's logits, running statistics and gradients, up to rounding."""
+    import torch.nn.functional as F
+
+    model, _ = build(name)
+    plan, buffers = fast._plan(model), fast._buffers(model)
+    x, y = splits.Xtr[:32], splits.Ytr[:32]
+
+    def loss(params, features_first):
+        logits, new = fast.functional_forward(plan, params, buffers, x, features_first)
+        return F.cross_entropy(logits, y), (logits, new)
+
+    grad = torch.func.grad(loss, has_aux=True)
+    params = [p.detach() for p in model.parameters()]
+    want_g, (want, want_buf) = grad(params, False)
+    got_g, (got, got_buf) = grad(params, True)
+    assert got.shape == want.shape == (32, 27)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    for a, b in zip(got_buf + got_g, want_buf + want_g, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_eager_update_data_ratios_and_tail(splits):
     """ud at steps 0, 4, 8 equal the plain loop's rows; 10 steps leave a short last
     call; the learning-rate decay at step 5 falls inside a call."""

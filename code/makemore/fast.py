@@ -19,7 +19,9 @@ removes the overhead without changing the math:
    :data:`LOOP` steps instead of hundreds of small ones per step.
 4. **Many models at once.** ``torch.func.vmap`` turns the step of one model into
    the step of a stack of models of the same architecture (say 8 gains or
-   learning rates); each model still sees only its own minibatches.
+   learning rates); each model still sees only its own minibatches. A stack carries
+   its activations as (features, batch): in that layout MKL runs every batched
+   matrix product of the step without first copying an operand.
 
 What stays exactly as in the plain loop: the minibatch indices (drawn from each
 model's own generator, the same stream), the learning-rate schedule and the
@@ -117,28 +119,42 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_stat, eps, momentum,
 
 
 def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[torch.Tensor],
-                       x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                       x: torch.Tensor, features_first: bool = False
+                       ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Run the layers of ``plan`` in training mode on ``x`` with the given tensors
     (in ``model.parameters()`` and BatchNorm-buffer order). Returns the logits
-    and the updated BatchNorm buffers; nothing is modified in place."""
+    and the updated BatchNorm buffers; nothing is modified in place.
+
+    ``features_first``: from the Flatten layer on, carry the activations transposed,
+    (features, batch) instead of (batch, features): ``W.T @ x`` for ``x @ W``, BatchNorm
+    over dim 1. The same numbers up to rounding (the compiled trainer's choice: see
+    :func:`_compiled_step`); the logits come back (batch, vocab) either way."""
     params, buffers = iter(params), iter(buffers)
     new_buffers: list[torch.Tensor] = []
+    transposed = False  # is x (features, batch)?
     for kind, *flags in plan:
         if kind == "embedding":
             x = next(params)[x]
         elif kind == "flatten":
             x = x.view(x.shape[0], -1)
+            if features_first:
+                x, transposed = x.mT, True
         elif kind == "linear":
-            x = x @ next(params)
+            W = next(params)
+            x = W.mT @ x if transposed else x @ W
             if flags[0]:  # has a bias
-                x = x + next(params)
+                b = next(params)
+                x = x + (b[:, None] if transposed else b)
         elif kind == "batchnorm":
-            x, stats, _ = batchnorm_forward(x, next(params), next(params), next(buffers),
-                                            next(buffers), *flags)
+            gamma, beta = next(params), next(params)
+            if transposed:  # one (gamma, beta) per row of x
+                gamma, beta = gamma[:, None], beta[:, None]
+            x, stats, _ = batchnorm_forward(x, gamma, beta, next(buffers), next(buffers),
+                                            *flags, dim=1 if transposed else 0)
             new_buffers += stats
         elif kind == "tanh":
             x = torch.tanh(x)
-    return x, new_buffers
+    return (x.mT if transposed else x), new_buffers
 
 
 # ---------------------------------------------------------------------------------------
@@ -168,14 +184,16 @@ def _std(t: torch.Tensor) -> torch.Tensor:
     return ((d * d).sum() / (t.numel() - 1)).sqrt()
 
 
-def _make_step(plan: tuple, batched: bool, record_ud: bool) -> Callable:
+def _make_step(plan: tuple, batched: bool, record_ud: bool,
+               features_first: bool = False) -> Callable:
     """``step(params, buffers, X, Y, ix, neg_lr) -> (params, buffers, log10 losses[, ud])``
     runs ``len(ix)`` SGD steps with the minibatches ``X[ix[k]], Y[ix[k]]`` and the
     learning rates ``-neg_lr[k]``; ``params`` and ``buffers`` are lists of tensors.
-    ``ud`` holds the update:data ratios of the first of these steps."""
+    ``ud`` holds the update:data ratios of the first of these steps.
+    ``features_first``: see :func:`functional_forward`."""
 
     def loss_fn(params, buffers, X, Y, ix):
-        logits, new_buffers = functional_forward(plan, params, buffers, X[ix])
+        logits, new_buffers = functional_forward(plan, params, buffers, X[ix], features_first)
         return F.cross_entropy(logits, Y[ix]), new_buffers
 
     # grad_and_value(f) returns (d f / d params, (f, aux)): differentiates argument 0
@@ -202,11 +220,11 @@ def _make_step(plan: tuple, batched: bool, record_ud: bool) -> Callable:
     return step
 
 
-def _make_loop(plan: tuple, batched: bool) -> Callable:
+def _make_loop(plan: tuple, batched: bool, features_first: bool = False) -> Callable:
     """``loop(params, buffers, X, Y, ix, neg_lr, n) -> (params, buffers, log10 losses)``
     runs the first ``n`` (a tensor) of the :data:`LOOP` steps that ``ix`` and
     ``neg_lr`` hold, each one step of :func:`_make_step`, as a loop inside the graph."""
-    step = _make_step(plan, batched, record_ud=False)
+    step = _make_step(plan, batched, record_ud=False, features_first=features_first)
 
     def loop(params, buffers, X, Y, ix, neg_lr, n):
         def cond(k, params, buffers, losses):
@@ -264,7 +282,14 @@ def _compiled_step(plan: tuple, batched: bool, record_ud: bool,
             options |= {"cpp.use_decompose_tanh": True, "cpp.enable_unsafe_math_opt_flag": True}
         # dynamic=False: a step's shapes never change, and specializing on them
         # keeps a later model of another size from forcing slower dynamic kernels
-        fn = _make_step(plan, batched, True) if record_ud else _make_loop(plan, batched)
+        # A stack of models carries its activations (features, batch): then MKL runs
+        # every batched product of the step, forward and backward, without first copying
+        # an operand (row-major, the input gradient dy @ W.T takes MKL's copying path).
+        # Measured here, a batch of 8 deep BN nets: the step's products 853 -> 725 us,
+        # the whole step 1.14x. One model's plain products gain ~1% that way: it keeps
+        # the row-major step (and its runs their bits).
+        fn = (_make_step(plan, batched, True, features_first=batched) if record_ud
+              else _make_loop(plan, batched, features_first=batched))
         _COMPILED[key] = torch.compile(fn, fullgraph=True, dynamic=False, options=options)
     if record_ud:
         return _COMPILED[key]
