@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from makemore import backprop, fast, models, train
+from makemore import backprop, fast, functional, models, train
 from makemore.nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
 
 STEPS = 200  # two calls of fast.LOOP steps, or records and loops with ud_every
@@ -106,11 +106,11 @@ def test_features_first_is_the_same_math(name, splits):
     import torch.nn.functional as F
 
     model, _ = build(name)
-    plan, buffers = fast._plan(model), fast._buffers(model)
+    plan, buffers = functional.layer_plan(model), functional.bn_buffers(model)
     x, y = splits.Xtr[:32], splits.Ytr[:32]
 
     def loss(params, features_first):
-        logits, new = fast.functional_forward(plan, params, buffers, x, features_first)
+        logits, new = functional.functional_forward(plan, params, buffers, x, features_first)
         return F.cross_entropy(logits, y), (logits, new)
 
     grad = torch.func.grad(loss, has_aux=True)
@@ -301,10 +301,10 @@ def test_env_var_turns_compilation_off(splits, monkeypatch):
 def test_same_architecture_and_mixed_batches(splits):
     a, _ = build("deep_bn", gain=1.0)
     b, _ = build("deep_bn", gain=3.0)
-    assert fast.same_architecture(a, b)
-    assert not fast.same_architecture(a, build("deep_nobn")[0])
-    assert not fast.same_architecture(a, build("deep_bn", n_hidden=50)[0])
-    assert not fast.same_architecture(build("kaiming")[0], build("batchnorm")[0])
+    assert functional.same_architecture(a, b)
+    assert not functional.same_architecture(a, build("deep_nobn")[0])
+    assert not functional.same_architecture(a, build("deep_bn", n_hidden=50)[0])
+    assert not functional.same_architecture(build("kaiming")[0], build("batchnorm")[0])
     with pytest.raises(ValueError, match="one architecture"):
         fast.train_many([a, build("deep_nobn")[0]], splits.Xtr, splits.Ytr, steps=4,
                         generators=[models.new_generator()] * 2, compile=False)

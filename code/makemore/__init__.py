@@ -6,6 +6,7 @@ The shared package behind the book. Each module holds one idea:
 - :mod:`makemore.nn`       the teaching layers (Linear, BatchNorm1d, Tanh, ...)
 - :mod:`makemore.models`   one function per network configuration of the lecture
 - :mod:`makemore.train`    the lecture's training loop, evaluation, BN calibration
+- :mod:`makemore.functional`  the forward pass as a pure function of tensors (a model's plan)
 - :mod:`makemore.fast`     the same math, compiled and batched, for full-length runs
 - :mod:`makemore.backprop` the loss log MLPs' gradients by hand, autograd's kernels to the bit
 - :mod:`makemore.jobs`     what a run is (``RunSpec``) and the one way in to training runs
@@ -48,8 +49,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # does not retrain anything, while editing a layer or the trainer does.
 # The registry (titles, which runs exist), the cache's file handling and pretrain's
 # scheduling are not among them: they decide no run's numbers.
-TRAINING_MODULES = ("data.py", "nn.py", "models.py", "train.py", "fast.py", "backprop.py",
-                    "jobs.py")
+TRAINING_MODULES = ("data.py", "nn.py", "models.py", "train.py", "functional.py", "fast.py",
+                    "backprop.py", "jobs.py")
 
 
 def fingerprint(files: tuple[str, ...] | None = None) -> str:

@@ -29,15 +29,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .fast import CHUNK, batchnorm_forward, minibatch_indices, same_architecture
-from .nn import BatchNorm1d, Embedding, Flatten, Linear, Module, Sequential, Tanh
+from .fast import CHUNK, minibatch_indices
+from .functional import LAYER_KINDS, batchnorm_forward, same_architecture
+from .nn import BatchNorm1d, Module, Sequential
 from .train import PROGRESS_EVERY, History, ProgressFn, learning_rate
 
 aten = torch.ops.aten
-
-# the layers whose backward is written out below, by exact type
-_KINDS = {Embedding: "embedding", Flatten: "flatten", Linear: "linear", Tanh: "tanh",
-          BatchNorm1d: "batchnorm"}
 
 # per layer: (kind, its parameters stacked (M, ...), its BatchNorm running statistics
 # stacked (M, dim) -- updated in place --, the first model's layer: BatchNorm's flags)
@@ -47,7 +44,7 @@ Layers = list[tuple[str, list[torch.Tensor], list[torch.Tensor], Module]]
 def supports(model: Sequential) -> bool:
     """Can this module differentiate ``model``? (Only the layers above; a BatchNorm
     that divides by ``sqrt(std**2 + eps)`` is left to autograd: no model here has one.)"""
-    return all(type(layer) in _KINDS and not (isinstance(layer, BatchNorm1d)
+    return all(type(layer) in LAYER_KINDS and not (isinstance(layer, BatchNorm1d)
                                               and layer.track_std and layer.eps != 0)
                for layer in model.layers)
 
@@ -63,7 +60,7 @@ def stack(models: list[Sequential]) -> Layers:
                          "and sizes); train the others in another call")
     def stacked(tensors_of):  # one stacked copy per tensor of the layer
         return [torch.stack(ts).detach() for ts in zip(*map(tensors_of, models))]
-    return [(_KINDS[type(layer)],
+    return [(LAYER_KINDS[type(layer)],
              stacked(lambda m: m.layers[j].parameters()),
              stacked(lambda m: list(m.layers[j].buffers().values())), layer)
             for j, layer in enumerate(models[0].layers)]

@@ -7,7 +7,7 @@ layer), so most of a step's millisecond is *overhead*, not math. This module
 removes the overhead without changing the math:
 
 1. **A pure function of the tensors.** The model's layer list is turned into a
-   "plan" (layer kinds and their flags), and :func:`functional_forward` runs the
+   "plan" (layer kinds and their flags), and :mod:`makemore.functional` runs the
    same ops as :mod:`makemore.nn` on tensors passed in, returning the new
    BatchNorm running statistics instead of assigning them.
 2. **Gradients by transformation.** ``torch.func.grad_and_value`` turns
@@ -41,7 +41,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
+from .functional import bn_buffers, functional_forward, layer_plan, same_architecture
+from .nn import Sequential
 from .train import PROGRESS_EVERY, History, ProgressFn, default_device, learning_rate
 
 # Minibatch indices are drawn this many steps at a time: one call instead of one per
@@ -56,105 +57,6 @@ def minibatch_indices(generators: list[torch.Generator], steps: int, n: int,
     model ``k`` draws from its own generator the stream the plain loop draws."""
     return torch.stack([torch.randint(0, n, (steps, batch_size), generator=g)
                         for g in generators], dim=1)
-
-
-# ---------------------------------------------------------------------------------------
-# the forward pass as a pure function
-
-# the layers this trainer knows, by exact type: a subclass may change the math
-_KINDS = {Embedding: "embedding", Flatten: "flatten", Linear: "linear",
-          BatchNorm1d: "batchnorm", Tanh: "tanh"}
-
-
-def _plan(model: Sequential) -> tuple:
-    """The model reduced to what its forward pass needs besides tensors: each
-    layer's kind and flags. Equal plans run the same code."""
-    plan = []
-    for layer in model.layers:
-        kind = _KINDS.get(type(layer))
-        if kind is None:
-            raise TypeError(f"the fast trainer does not know the layer {type(layer).__name__}; "
-                            f"train this model with makemore.train.train")
-        if kind == "linear":
-            plan.append((kind, layer.bias is not None))
-        elif kind == "batchnorm":
-            plan.append((kind, layer.eps, layer.momentum, layer.unbiased, layer.track_std))
-        else:
-            plan.append((kind,))
-    return tuple(plan)
-
-
-def _buffers(model: Sequential) -> list[torch.Tensor]:
-    """The BatchNorm running statistics, in layer order."""
-    return [t for layer in model.layers for t in layer.buffers().values()]
-
-
-def batchnorm_forward(x, gamma, beta, running_mean, running_stat, eps, momentum, unbiased,
-                      track_std, dim: int = 0):
-    """:class:`makemore.nn.BatchNorm1d` in training mode, op for op (and in its order),
-    over the batch dim ``dim``; ``gamma`` and ``beta`` shaped to broadcast against
-    ``x``. Returns the output, the new running statistics (mean, then var or std)
-    and, for a backward pass written by hand (:mod:`makemore.backprop`), the
-    divisor ``s`` and ``xhat = (x - mean) / s``."""
-    xmean = x.mean(dim, keepdim=True)
-    if track_std:
-        xstd = x.std(dim, keepdim=True, unbiased=unbiased)
-        a = x - xmean
-        s = xstd if eps == 0 else torch.sqrt(xstd**2 + eps)
-        xhat = a / s
-        stat = xstd
-    else:
-        xvar = x.var(dim, keepdim=True, unbiased=unbiased)
-        a = x - xmean
-        s = torch.sqrt(xvar + eps)
-        xhat = a / s
-        n = x.shape[dim]
-        stat = xvar if unbiased else xvar * n / (n - 1)  # running_var is always unbiased
-    out = gamma * xhat + beta
-    # the running statistics are not trained by the gradient: detach them
-    m = momentum
-    new_mean = (1 - m) * running_mean + m * xmean.detach().squeeze(dim)
-    new_stat = (1 - m) * running_stat + m * stat.detach().squeeze(dim)
-    return out, [new_mean, new_stat], (s, xhat)
-
-
-def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[torch.Tensor],
-                       x: torch.Tensor, features_first: bool = False
-                       ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Run the layers of ``plan`` in training mode on ``x`` with the given tensors
-    (in ``model.parameters()`` and BatchNorm-buffer order). Returns the logits
-    and the updated BatchNorm buffers; nothing is modified in place.
-
-    ``features_first``: from the Flatten layer on, carry the activations transposed,
-    (features, batch) instead of (batch, features): ``W.T @ x`` for ``x @ W``, BatchNorm
-    over dim 1. The same numbers up to rounding (the compiled trainer's choice: see
-    :func:`_compiled_step`); the logits come back (batch, vocab) either way."""
-    params, buffers = iter(params), iter(buffers)
-    new_buffers: list[torch.Tensor] = []
-    transposed = False  # is x (features, batch)?
-    for kind, *flags in plan:
-        if kind == "embedding":
-            x = next(params)[x]
-        elif kind == "flatten":
-            x = x.view(x.shape[0], -1)
-            if features_first:
-                x, transposed = x.mT, True
-        elif kind == "linear":
-            W = next(params)
-            x = W.mT @ x if transposed else x @ W
-            if flags[0]:  # has a bias
-                b = next(params)
-                x = x + (b[:, None] if transposed else b)
-        elif kind == "batchnorm":
-            gamma, beta = next(params), next(params)
-            if transposed:  # one (gamma, beta) per row of x
-                gamma, beta = gamma[:, None], beta[:, None]
-            x, stats, _ = batchnorm_forward(x, gamma, beta, next(buffers), next(buffers),
-                                            *flags, dim=1 if transposed else 0)
-            new_buffers += stats
-        elif kind == "tanh":
-            x = torch.tanh(x)
-    return (x.mT if transposed else x), new_buffers
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,7 +92,7 @@ def _make_step(plan: tuple, batched: bool, record_ud: bool,
     runs ``len(ix)`` SGD steps with the minibatches ``X[ix[k]], Y[ix[k]]`` and the
     learning rates ``-neg_lr[k]``; ``params`` and ``buffers`` are lists of tensors.
     ``ud`` holds the update:data ratios of the first of these steps.
-    ``features_first``: see :func:`functional_forward`."""
+    ``features_first``: see :func:`makemore.functional.functional_forward`."""
 
     def loss_fn(params, buffers, X, Y, ix):
         logits, new_buffers = functional_forward(plan, params, buffers, X[ix], features_first)
@@ -328,13 +230,6 @@ def _want_compile(compile: bool | None) -> bool:
 # ---------------------------------------------------------------------------------------
 # the public API
 
-def same_architecture(a: Sequential, b: Sequential) -> bool:
-    """Can ``a`` and ``b`` train in one vmapped batch? (Same layers and flags, same shapes.)"""
-    def shapes(model):
-        return [t.shape for t in model.parameters() + _buffers(model)]
-    return _plan(a) == _plan(b) and shapes(a) == shapes(b)
-
-
 def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
                steps: int = 200_000, batch_size: int = 32, lrs: float | list[float] = 0.1,
                decay_step: int = 100_000, generators: list[torch.Generator],
@@ -365,14 +260,14 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
             raise ValueError("train_many needs models of one architecture "
                              "(see same_architecture); train the others in another call")
     device = default_device() if device is None else torch.device(device)
-    plan, batched, n_models = _plan(models[0]), len(models) > 1, len(models)
+    plan, batched, n_models = layer_plan(models[0]), len(models) > 1, len(models)
 
     # The models' tensors, each stacked along a new dim 0 for vmap (one model: as is).
     # Copies: the models themselves are only written at the end.
     def stack(tensors_of):
         return [(torch.stack(ts) if batched else ts[0]).detach().clone().to(device)
                 for ts in zip(*[tensors_of(m) for m in models])]
-    params, buffers = stack(Sequential.parameters), stack(_buffers)
+    params, buffers = stack(Sequential.parameters), stack(bn_buffers)
     X, Y = X.to(device), Y.to(device)
 
     record_ud = ud_every > 0
@@ -428,7 +323,7 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
     # write the trained tensors back into the models' own tensors (on their device)
     with torch.no_grad():
         for k, m in enumerate(models):
-            for mine, new in zip(m.parameters() + _buffers(m), params + buffers):
+            for mine, new in zip(m.parameters() + bn_buffers(m), params + buffers):
                 mine.copy_(new[k] if batched else new)
             m.train()
     # losses and ratios with a models dim, as in the batched case

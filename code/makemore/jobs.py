@@ -128,7 +128,7 @@ def _stackable(a: RunSpec, b: RunSpec) -> bool:
     schedule; the fast trainer takes a learning rate per model, the plain loop one
     for all, and stacks only the MLPs whose backward :mod:`makemore.backprop` writes."""
     from . import backprop
-    from .fast import same_architecture
+    from .functional import same_architecture
 
     if a.trainer != b.trainer or (a.steps, a.decay_step, a.ud_every) != (b.steps, b.decay_step,
                                                                          b.ud_every):
