@@ -7,8 +7,8 @@ same machine load, and prints steps/s and their ratio:
 - single: one deep BatchNorm network (``deep_mlp(batchnorm=True)``), fast vs plain;
 - batch:  8 deep BatchNorm configurations (gains 0.5, 1, 5/3, 3 x lr 0.1, 0.2)
           trained at once, in model-steps/s vs the plain loop's steps/s;
-- floor:  the step's matrix products alone (forward and backward, the same shapes,
-          ``torch.bmm`` with 1 and 8 models): what the arithmetic allows on this machine;
+- floor:  the step's matrix products alone (forward and backward, the same shapes and
+          layouts, ``torch.bmm`` with 1 and 8 models): what the arithmetic allows here;
           for 8 models also with other data passing through the cache between layers,
           as in a real step (the products then wait on memory);
 - plain MLP: the loss log's four MLPs, ``train.train`` one after the other vs
@@ -93,13 +93,19 @@ def compile_times(X, Y, ud_every: int) -> None:
 
 def matmuls(n_models: int, sizes: tuple[int, ...] = (30, 100, 100, 100, 100, 100, 27),
             batch: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The operand pairs of one step's matrix products: per Linear layer the forward
-    ``x @ W``, the weight gradient ``x^T @ dy`` and the input gradient ``dy @ W^T``."""
+    """The operand pairs of one step's matrix products, per Linear layer the forward,
+    the weight gradient and the input gradient, in the layout the fast trainer uses:
+    one model row-major (``x @ W``, ``x^T @ dy``, ``dy @ W^T``), a stack of models
+    features-first (``W^T @ x``, ``x @ dy^T``, ``W @ dy``; see ``fast._compiled_step``)."""
     pairs = []
     for fan_in, fan_out in zip(sizes, sizes[1:]):
-        x, W = torch.randn(n_models, batch, fan_in), torch.randn(n_models, fan_in, fan_out)
-        dy = torch.randn(n_models, batch, fan_out)
-        pairs += [(x, W), (x.transpose(1, 2), dy), (dy, W.transpose(1, 2))]
+        W = torch.randn(n_models, fan_in, fan_out)
+        if n_models > 1:  # activations (features, batch)
+            x, dy = torch.randn(n_models, fan_in, batch), torch.randn(n_models, fan_out, batch)
+            pairs += [(W.transpose(1, 2), x), (x, dy.transpose(1, 2)), (W, dy)]
+        else:
+            x, dy = torch.randn(n_models, batch, fan_in), torch.randn(n_models, batch, fan_out)
+            pairs += [(x, W), (x.transpose(1, 2), dy), (dy, W.transpose(1, 2))]
     return pairs
 
 
@@ -166,7 +172,7 @@ def speed(X, Y, steps: int, block: int, ud_every: int) -> None:
                         ("batch, cache shared", "  ... cache shared")):
         print(f"{label:22s} {'':15s} {'':7s} {fl[name]:14.0f} {fl[name] * p.cpu / steps:7.2f}")
     print("(batch rows count model-steps: one step of each of the models; the floor rows:\n"
-          " the step's matrix products alone, torch.bmm with the same shapes; 'cache shared':\n"
+          " the step's matrix products alone, torch.bmm, same shapes and layouts; 'cache shared':\n"
           " the 8 models' products with 4 MB of other data written after each layer)")
 
 
