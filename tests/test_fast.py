@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from makemore import backprop, fast, functional, models, train
 from makemore.nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
@@ -103,8 +104,6 @@ def test_eager_matches_plain_loop(name, splits):
 def test_features_first_is_the_same_math(name, splits):
     """The layout of compiled stacks, activations (features, batch), gives the row-major
     forward's logits, running statistics and gradients, up to rounding."""
-    import torch.nn.functional as F
-
     model, _ = build(name)
     plan, buffers = functional.layer_plan(model), functional.bn_buffers(model)
     x, y = splits.Xtr[:32], splits.Ytr[:32]
