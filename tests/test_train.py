@@ -103,6 +103,34 @@ def test_calibrate_sets_full_set_statistics(splits):
     assert all(torch.equal(a, b) for a, b in zip(params, m.parameters()))
 
 
+@pytest.mark.parametrize("init", ["deep_bn", "batchnorm"])
+def test_calibrate_equals_one_training_mode_pass(splits, init):
+    """Layer by layer in blocks gives every BatchNorm the statistics of the lecture's
+    calibration: one forward pass of all the rows in training mode, momentum 1."""
+    from makemore.nn import BatchNorm1d
+
+    def trained():  # the same net twice: same seed, same 40 steps
+        g = models.new_generator(5)
+        m = (models.deep_mlp(batchnorm=True, generator=g) if init == "deep_bn"
+             else models.mlp(init, generator=g))
+        train.train(m, splits.Xtr, splits.Ytr, steps=40, generator=g, progress=False)
+        return m
+
+    X = splits.Xtr[:3 * train.EVAL_ROWS + 77]
+    m, ref = trained(), trained()
+    bns = [layer for layer in ref.layers if isinstance(layer, BatchNorm1d)]
+    for bn in bns:
+        bn.momentum = 1.0
+    with torch.no_grad():
+        ref(X)  # training mode
+    train.calibrate(m, X)
+    mine = [layer for layer in m.layers if isinstance(layer, BatchNorm1d)]
+    assert len(mine) == len(bns) > 0
+    for a, b in zip(mine, bns):
+        for k, want in b.buffers().items():
+            torch.testing.assert_close(a.buffers()[k], want, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("build", [
     lambda: models.mlp("kaiming"),
     lambda: models.mlp("batchnorm"),
