@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from makemore import models, train
+from makemore.nn import BatchNorm1d
 from makemore.sample import sample
 
 
@@ -107,8 +108,6 @@ def test_calibrate_sets_full_set_statistics(splits):
 def test_calibrate_equals_one_training_mode_pass(splits, init):
     """Layer by layer in blocks gives every BatchNorm the statistics of the lecture's
     calibration: one forward pass of all the rows in training mode, momentum 1."""
-    from makemore.nn import BatchNorm1d
-
     def trained():  # the same net twice: same seed, same 40 steps
         g = models.new_generator(5)
         m = (models.deep_mlp(batchnorm=True, generator=g) if init == "deep_bn"

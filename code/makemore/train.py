@@ -162,6 +162,7 @@ def calibrate(model: Sequential, X: torch.Tensor) -> Sequential:
     """
     was_training = model.training
     model.eval()
+    n = len(X)
     try:
         blocks = list(X.split(EVAL_ROWS))
         for layer in model.layers:
@@ -169,7 +170,6 @@ def calibrate(model: Sequential, X: torch.Tensor) -> Sequential:
                 mean, var = full_set_statistics(blocks)  # var: unbiased
                 layer.running_mean = mean.float()
                 if layer.track_std:  # the std the layer itself would take of the batch
-                    n = sum(len(x) for x in blocks)
                     layer.running_std = (var if layer.unbiased else var * (n - 1) / n).sqrt().float()
                 else:  # running_var is always the unbiased variance (nn.BatchNorm1d)
                     layer.running_var = var.float()
