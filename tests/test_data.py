@@ -50,6 +50,12 @@ def test_split_sizes_and_first_rows(splits):
     assert splits.Xtr[:3].tolist() == [[0, 0, 0], [0, 0, 25], [0, 25, 21]]
 
 
+def test_load_splits_is_one_object_however_it_is_called(splits):
+    # the chapters, the explorers and the samplers call it in all three ways; each
+    # form must find the splits already built (a page forked from makemore.book.warm too)
+    assert data.load_splits(3) is splits and data.load_splits(block_size=3) is splits
+
+
 def test_make_splits_does_not_shuffle_callers_list(words):
     copy = list(words)
     data.make_splits(copy)

@@ -239,7 +239,13 @@ def make_splits(words: list[str], block_size: int = 3, seed: int = 42) -> Splits
     return Splits(Xtr, Ytr, Xdev, Ydev, Xte, Yte, vocab, block_size)
 
 
-@lru_cache(maxsize=4)
 def load_splits(block_size: int = 3) -> Splits:
-    """The lecture's splits of the verified names.txt (cached in memory)."""
+    """The lecture's splits of the verified names.txt (cached in memory, one per block
+    size: ``load_splits()``, ``load_splits(3)`` and ``load_splits(block_size=3)`` are
+    the same object)."""
+    return _splits(block_size)
+
+
+@lru_cache(maxsize=4)
+def _splits(block_size: int) -> Splits:
     return make_splits(load_words(), block_size)
