@@ -30,11 +30,10 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
 
 
 def test_cli_exits_nonzero_when_a_row_is_off(monkeypatch, capsys):
-    import makemore.__main__ as cli
-    from makemore import pretrain
+    from makemore import pretrain, report
 
     monkeypatch.setattr(pretrain, "pretrain", lambda *a, **k: {})
-    monkeypatch.setattr(cli, "reproduction_table", lambda: [
+    monkeypatch.setattr(report, "reproduction_table", lambda: [
         {"config": "original", "title": "original", "split": "train", "lecture": 2.1245,
          "this_run": 2.2, "delta": 0.0755, "ok": False, "trainer": "eager", "seconds": 1.0}])
     assert main(["reproduce"]) == 1

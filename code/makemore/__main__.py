@@ -15,8 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .report import TOLERANCE, format_table, reproduction_table
-
 
 def _write_json(obj, path: str) -> None:
     p = Path(path)
@@ -65,9 +63,11 @@ def main(argv: list[str] | None = None) -> int:
             for name, spec in runs.RUNS.items():
                 print(f"{'cached ' if runs.is_cached(name) else 'missing'}  {name:<24} {spec.label}")
         elif args.cmd == "reproduce":
+            # report here, not at the top: it loads matplotlib and IPython (~1 s), which
+            # fetch and pretrain, and pretrain's worker processes, do not need
             from . import runs
-
             from .pretrain import pretrain
+            from .report import TOLERANCE, format_table, reproduction_table
 
             pretrain([k for k in runs.LECTURE if k in runs.RUNS], jobs=args.jobs)
             rows = reproduction_table()
