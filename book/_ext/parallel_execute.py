@@ -50,11 +50,12 @@ _warm = False  # in a worker: preloaded, the pages run in forked kernels
 
 def _preload(entries: list[str]) -> None:
     """A worker's initializer: import (and call) ``entries`` once, for every page's
-    kernel to fork from. If that fails, the worker starts fresh kernels instead."""
+    kernel to fork from (none: fresh kernels; :func:`pre_execute` passes none where
+    it cannot fork). If that fails, the worker starts fresh kernels instead."""
     global _warm
     import forked_kernels
 
-    if not entries or not forked_kernels.available():
+    if not entries:
         return
     try:
         forked_kernels.preload(entries)
