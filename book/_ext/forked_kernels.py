@@ -26,6 +26,8 @@ import signal
 import sys
 import traceback
 
+from jupyter_client.manager import AsyncKernelManager
+
 INLINE = "module://matplotlib_inline.backend_inline"  # what ipykernel sets for its kernels
 
 
@@ -66,6 +68,14 @@ def _reseed() -> None:
         sys.modules["torch"].seed()
 
 
+class StartedKernelManager(AsyncKernelManager):
+    """A kernel that runs already (forked): nbclient only connects its client to it."""
+
+    @property
+    def has_kernel(self) -> bool:
+        return True
+
+
 def _kernel(connection_file: str, cwd: str, parent: int) -> None:
     """In the forked kernel process: serve the page's cells until killed."""
     code = 1
@@ -99,21 +109,8 @@ def _client(notebook, cwd: str, allow_errors: bool, timeout: int | None):
     if kernel == 0:
         _kernel(connection_file, cwd, os.getppid())
     from jupyter_cache.executors.utils import single_nb_execution
-    from jupyter_client.manager import AsyncKernelManager
 
-    class ForkedKernelManager(AsyncKernelManager):
-        """The kernel above: started already; nbclient only connects its client."""
-
-        @property
-        def has_kernel(self) -> bool:
-            return True
-
-        async def _async_interrupt_kernel(self) -> None:  # a cell's timeout
-            os.kill(kernel, signal.SIGINT)
-
-        interrupt_kernel = _async_interrupt_kernel
-
-    manager = ForkedKernelManager(connection_file=connection_file)
+    manager = StartedKernelManager(connection_file=connection_file)
     manager.load_connection_file()
     try:
         result = single_nb_execution(notebook, cwd=cwd, timeout=timeout,
