@@ -352,6 +352,29 @@ def test_compiled_ud_eager_equal_and_deterministic(splits):
 
 
 @pytest.mark.slow
+def test_loop_graph_is_loaded_from_the_disk_cache(splits, monkeypatch):
+    """The compiled loop (a torch.while_loop) is kept in inductor's on-disk cache: after
+    the process forgets every compiled graph, training again loads it instead of
+    compiling it, and trains the same bits."""
+    from torch._dynamo.utils import counters
+
+    def run():
+        torch._dynamo.reset()  # as a new process: no compiled graph in memory
+        monkeypatch.setattr(fast, "_COMPILED", {})
+        model, _, hist = fast_run("deep_nobn", splits, STEPS, compile=True)
+        assert hist.trainer == "compiled"
+        return model, hist
+
+    a, ha = run()  # compiles, or loads what an earlier process compiled
+    counters.clear()
+    b, hb = run()
+    assert counters["inductor"]["fxgraph_cache_bypass"] == 0
+    assert counters["inductor"]["fxgraph_cache_hit"] >= 1
+    assert torch.equal(ha.lossi, hb.lossi)
+    assert_same_model(a, b, 0.0)
+
+
+@pytest.mark.slow
 def test_compiled_vmap_matches_solo_runs(splits):
     gains, lrs = (0.5, 1.0, 5 / 3, 3.0), (0.1, 0.2, 0.1, 0.2)
     built = [build("deep_bn", gain=gain) for gain in gains]

@@ -104,7 +104,9 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
     for kind, ps, bufs, layer in layers:
         ins.append(h)
         if kind == "embedding":  # row x of C, per model: (M, B, T) -> (M, B, T, n_embd)
-            h = ps[0][models, h]
+            C = ps[0]  # (M, vocab, n_embd): model k's row x is row k * vocab + x of the stack
+            rows = (h + models * C.shape[1]).view(-1)
+            h = C.view(-1, C.shape[2]).index_select(0, rows).view(*h.shape, C.shape[2])
         elif kind == "flatten":  # (M, B, T, n_embd) -> (M, B, T * n_embd)
             h = h.view(M, B, -1)
         elif kind == "linear":  # (M, B, fan_in) @ (M, fan_in, fan_out)
@@ -125,12 +127,12 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
     # F.cross_entropy is log-softmax (row by row), then the mean negative
     # log-likelihood: one call per model, as each model's loss is its own mean
     logp = torch._log_softmax(h, 2, False)  # (M, B, vocab)
-    loss, total_weight = zip(*[aten.nll_loss_forward(logp[k], y[k], None, 1, -100)
-                               for k in range(M)])
-    # its backward: d loss / d logits = (softmax - onehot(y)) / B
-    one = torch.ones_like(loss[0])
-    dlogp = torch.stack([aten.nll_loss_backward(one, logp[k], y[k], None, 1, -100,
-                                                total_weight[k]) for k in range(M)])
+    loss = torch.stack([aten.nll_loss_forward(lp, yk, None, 1, -100)[0]
+                        for lp, yk in zip(logp.unbind(0), y.unbind(0))])
+    # its backward, aten.nll_loss_backward's values for all models at once: -1 / B at
+    # each row's target (-grad / total weight, with grad 1 and B rows), 0 elsewhere
+    dlogp = torch.zeros_like(logp).scatter_(2, y.unsqueeze(2), -1.0 / B)
+    # then log-softmax's: d loss / d logits = (softmax - onehot(y)) / B
     d = aten._log_softmax_backward_data(dlogp, logp, 2, h.dtype)
 
     # backward, layer by layer from the top: d = d loss / d (the layer's output)
@@ -150,7 +152,7 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
         elif kind == "embedding":  # add each row's gradient back into its row of C
             dC = torch.zeros_like(ps[0])
             grads.append(aten._index_put_impl_(dC, [models, inp], d, True, True))
-    return torch.stack(loss), grads[::-1]
+    return loss, grads[::-1]
 
 
 def _batchnorm_backward(d: torch.Tensor, h: torch.Tensor, gamma: torch.Tensor, saved: tuple,

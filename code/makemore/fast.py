@@ -69,10 +69,16 @@ def minibatch_indices(generators: list[torch.Generator], steps: int, n: int,
 # step is compiled once instead of unrolled. A call that records update:data ratios
 # (every ``ud_every`` steps: they cost a pass over all the parameters) is a second
 # graph of one step; the steps between two records run as one call (ud_every=100:
-# 1 + 99). One cost: inductor's on-disk cache does not keep graphs with a while_loop
-# (torch 2.13: "Can't cache HigherOrderOperator"), so every process compiles the loop
-# graph anew (measured here: ~5-11 s, ~20 s with a cold cache); the 1-step graph is cached.
+# 1 + 99). Inductor's on-disk cache keeps no graph with a while_loop unless told to
+# (torch 2.13: "Can't cache HigherOrderOperator"): see :data:`_CACHEABLE`.
 LOOP = 100
+# Inductor's caches key a graph on its code, and a while_loop's condition and body are
+# sub-graphs whose code is part of that key (a body that differs in one constant misses:
+# checked with torch 2.13); they refuse while_loop by default all the same, which made
+# every process compile the loop graph anew. Marked cacheable, a process that finds the
+# graph compiled before loads it: 33 -> 15 s for a job of 7 deep BatchNorm nets here
+# (both graphs; a cold cache takes ~80 s either way), the same bits (tests/test_fast.py).
+_CACHEABLE = {"unsafe_marked_cacheable_functions": ["torch.ops.higher_order.while_loop"]}
 # Every (architecture, sizes, mode) is one more compiled graph of the same Python
 # function; torch stops compiling (and runs eagerly) after 8 of them by default.
 RECOMPILE_LIMIT = 64
@@ -172,7 +178,7 @@ def _compiled_step(plan: tuple, batched: bool, record_ud: bool,
     if key not in _COMPILED:
         # On the CPU, a C++ wrapper calls the generated kernels, and runs the loop,
         # instead of Python: at ~60 kernels per step that saves a good tenth of its time.
-        options = {"cpp_wrapper": device.type == "cpu"}
+        options = {"cpp_wrapper": device.type == "cpu", **_CACHEABLE}
         if device.type == "cpu":
             # Half of a step is elementwise work around the matmuls (BatchNorm, tanh and
             # their backward, on (models, 32, 100) blocks). Written as exp() and compiled
