@@ -105,7 +105,7 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
         ins.append(h)
         if kind == "embedding":  # row x of C, per model: (M, B, T) -> (M, B, T, n_embd)
             C = ps[0]  # (M, vocab, n_embd): model k's row x is row k * vocab + x of the stack
-            rows = (h + models * C.shape[1]).view(-1)
+            rows = (h + models * C.shape[1]).view(-1)  # the backward adds into these rows
             h = C.view(-1, C.shape[2]).index_select(0, rows).view(*h.shape, C.shape[2])
         elif kind == "flatten":  # (M, B, T, n_embd) -> (M, B, T * n_embd)
             h = h.view(M, B, -1)
@@ -151,7 +151,9 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
             d = d.view(inp.shape)
         elif kind == "embedding":  # add each row's gradient back into its row of C
             dC = torch.zeros_like(ps[0])
-            grads.append(aten._index_put_impl_(dC, [models, inp], d, True, True))
+            aten._index_put_impl_(dC.view(-1, dC.shape[2]), [rows], d.reshape(-1, dC.shape[2]),
+                                  True, True)
+            grads.append(dC)
     return loss, grads[::-1]
 
 
