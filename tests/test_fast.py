@@ -123,8 +123,11 @@ def test_features_first_is_the_same_math(name, splits):
 
 
 def test_eager_update_data_ratios_and_tail(splits):
-    """ud at steps 0, 4, 8 equal the plain loop's rows; 10 steps leave a short last
-    call; the learning-rate decay at step 5 falls inside a call."""
+    """ud at steps 0, 4, 8 are the plain loop's rows; 10 steps leave a short last
+    call; the learning-rate decay at step 5 falls inside a call. The plain loop takes
+    std(lr * grad), the fast trainer std(new - old data): the same but for the rounding
+    of p + update, largest for the BatchNorm gains (near 1, tiny spread and updates;
+    measured 2.2e-4); the 2-D weights that the chapters plot agree to 1e-4 (3.4e-5)."""
     model, g = build("deep_bn")
     hist = fast.train_fast(model, splits.Xtr, splits.Ytr, generator=g, steps=10,
                            decay_step=5, ud_every=4, compile=False)
@@ -133,7 +136,10 @@ def test_eager_update_data_ratios_and_tail(splits):
                       record_ud=True, progress=False)
     assert hist.ud_steps.tolist() == [0, 4, 8] and hist.ud_steps.dtype == torch.int64
     assert hist.ud.shape == (3, len(model.parameters()))
-    torch.testing.assert_close(hist.ud, ref.ud[[0, 4, 8]], rtol=0, atol=1e-5)
+    want = ref.ud[[0, 4, 8]]
+    torch.testing.assert_close(hist.ud, want, rtol=0, atol=1e-3)
+    weights = [j for j, p in enumerate(model.parameters()) if p.ndim == 2]
+    torch.testing.assert_close(hist.ud[:, weights], want[:, weights], rtol=0, atol=1e-4)
     assert_close_lossi(hist.lossi, ref.lossi, RTOL)
     assert_same_model(model, plain, RTOL)
 

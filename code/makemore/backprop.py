@@ -14,8 +14,8 @@ for that op, per model on the same shapes; the batched matrix product and the
 row-wise kernels compute every model's numbers as the single-model ones do, so
 the losses and gradients are *equal*, bit for bit, to autograd's on one model
 (tests check this against :func:`makemore.train.train`). The four loss-log MLPs
-train as one job this way (:func:`train_plain_many`) at ~2.3x the
-steps/s of the lecture's loop, and a BatchNorm MLP alone at ~1.1x. BatchNorm's
+train as one job this way (:func:`train_plain_many`) at ~3x the steps/s of the
+lecture's loop typed out four times (``make bench``: "MLP, stack of 4"). BatchNorm's
 backward is autograd's chain op by op (mean, std or var, subtract, divide, scale,
 shift), not the one-line formula the next lecture derives: that formula is the
 same math with other roundings.

@@ -66,38 +66,48 @@ def minibatch_indices(generators: list[torch.Generator], steps: int, n: int,
 # the loop in the graph, and the compiler turns it into a C++ loop around one step.
 # The per-call costs (checking ~35 input tensors, wrapping the outputs: ~200 us, as
 # much as the step's arithmetic for one model) are paid once per LOOP steps, and the
-# step is compiled once instead of unrolled. A call that records update:data ratios
-# (every ``ud_every`` steps: they cost a pass over all the parameters) is a second
-# graph of one step; the steps between two records run as one call (ud_every=100:
-# 1 + 99). Inductor's on-disk cache keeps no graph with a while_loop unless told to
-# (torch 2.13: "Can't cache HigherOrderOperator"): see :data:`_CACHEABLE`.
+# step is compiled once instead of unrolled. A step that records update:data ratios
+# (every ``ud_every`` steps) is a call of one step of the same loop, its ratios
+# computed from the parameters before and after it (:func:`_update_to_data`); the
+# steps between two records run as one call (ud_every=100: 1 + 99). One graph per
+# architecture: a second graph that recorded the ratios inside the step cost each deep
+# job ~25 s more to compile on a cold cache. Inductor's on-disk cache keeps no graph
+# with a while_loop unless told to (torch 2.13: "Can't cache HigherOrderOperator"):
+# see :data:`_CACHEABLE`.
 LOOP = 100
 # Inductor's caches key a graph on its code, and a while_loop's condition and body are
 # sub-graphs whose code is part of that key (a body that differs in one constant misses:
 # checked with torch 2.13); they refuse while_loop by default all the same, which made
 # every process compile the loop graph anew. Marked cacheable, a process that finds the
-# graph compiled before loads it: 33 -> 15 s for a job of 7 deep BatchNorm nets here
-# (both graphs; a cold cache takes ~80 s either way), the same bits (tests/test_fast.py).
+# graph compiled before loads it: ~33 -> ~15 s for a job of 7 deep BatchNorm nets here
+# (then with a second graph; a cold cache takes ~80 s), the same bits (tests/test_fast.py).
 _CACHEABLE = {"unsafe_marked_cacheable_functions": ["torch.ops.higher_order.while_loop"]}
 # Every (architecture, sizes, mode) is one more compiled graph of the same Python
 # function; torch stops compiling (and runs eagerly) after 8 of them by default.
 RECOMPILE_LIMIT = 64
 
 
-def _std(t: torch.Tensor) -> torch.Tensor:
-    """``t.std()`` of all elements in two passes (mean, then squared deviations), as
-    PyTorch computes it eagerly; written out, the compiler fuses it into two fast
-    loops instead of its slower one-pass (Welford) std."""
-    d = t - t.mean()
-    return ((d * d).sum() / (t.numel() - 1)).sqrt()
+def _update_to_data(before: list[torch.Tensor], after: list[torch.Tensor],
+                    batched: bool) -> torch.Tensor:
+    """The lecture's update:data ratio of each parameter, ``log10(std(update) /
+    std(data))`` with the data after the update, for the step that took ``before``
+    to ``after``: (n_params,), or (models, n_params) for a stack.
+
+    The update is the one applied, ``after - before``: the lecture's ``-lr * p.grad``
+    up to the float32 rounding of ``p + update`` (half a unit in the last place of
+    ``p``), small next to the update unless the data are far from zero and the update
+    tiny, as a BatchNorm gain's near 1. Over a deep BatchNorm net's first steps
+    (tests/test_fast.py): the weight matrices' log10 ratios within 4e-5 of the
+    lecture's, the gains' within 3e-4; the plots show ratios around -3."""
+    def std(t):  # of each model's tensor
+        return t.flatten(1).std(1) if batched else t.std()
+    return torch.stack([(std(a - b) / std(a)).log10() for b, a in zip(before, after)], dim=-1)
 
 
-def _make_step(plan: tuple, batched: bool, record_ud: bool,
-               features_first: bool = False) -> Callable:
-    """``step(params, buffers, X, Y, ix, neg_lr) -> (params, buffers, log10 losses[, ud])``
+def _make_step(plan: tuple, batched: bool, features_first: bool = False) -> Callable:
+    """``step(params, buffers, X, Y, ix, neg_lr) -> (params, buffers, log10 losses)``
     runs ``len(ix)`` SGD steps with the minibatches ``X[ix[k]], Y[ix[k]]`` and the
     learning rates ``-neg_lr[k]``; ``params`` and ``buffers`` are lists of tensors.
-    ``ud`` holds the update:data ratios of the first of these steps.
     ``features_first``: see :func:`makemore.functional.functional_forward`."""
 
     def loss_fn(params, buffers, X, Y, ix):
@@ -111,20 +121,15 @@ def _make_step(plan: tuple, batched: bool, record_ud: bool,
         losses = []
         for k in range(ix.shape[0]):  # compiled, it is one step: see _make_loop
             grads, (loss, buffers) = grad_and_loss(params, buffers, X, Y, ix[k])
-            updates = [neg_lr[k] * g for g in grads]  # the plain loop's -lr * p.grad ...
-            params = [p + u for p, u in zip(params, updates)]  # ... added to p
+            # the plain loop's p += -lr * p.grad
+            params = [p + neg_lr[k] * g for p, g in zip(params, grads)]
             losses.append(loss.log10())
-            if record_ud and k == 0:  # the lecture's std(lr * grad) / std(data after update)
-                ud = torch.stack([(_std(u) / _std(p)).log10() for u, p in zip(updates, params)])
-        if record_ud:
-            return params, buffers, torch.stack(losses), ud
         return params, buffers, torch.stack(losses)
 
     if batched:
-        # params, buffers and ud are stacked along dim 0; indices, learning rates and
+        # params and buffers are stacked along dim 0; indices, learning rates and
         # losses are (steps, models, ...); X and Y are shared
-        out_dims = (0, 0, 1, 0) if record_ud else (0, 0, 1)
-        step = torch.func.vmap(step, in_dims=(0, 0, None, None, 1, 1), out_dims=out_dims)
+        step = torch.func.vmap(step, in_dims=(0, 0, None, None, 1, 1), out_dims=(0, 0, 1))
     return step
 
 
@@ -132,7 +137,7 @@ def _make_loop(plan: tuple, batched: bool, features_first: bool = False) -> Call
     """``loop(params, buffers, X, Y, ix, neg_lr, n) -> (params, buffers, log10 losses)``
     runs the first ``n`` (a tensor) of the :data:`LOOP` steps that ``ix`` and
     ``neg_lr`` hold, each one step of :func:`_make_step`, as a loop inside the graph."""
-    step = _make_step(plan, batched, record_ud=False, features_first=features_first)
+    step = _make_step(plan, batched, features_first=features_first)
 
     def loop(params, buffers, X, Y, ix, neg_lr, n):
         def cond(k, params, buffers, losses):
@@ -169,12 +174,10 @@ def _calls(start: int, n: int, ud_every: int):
 _COMPILED: dict[tuple, Callable] = {}  # one compiled function per architecture and mode
 
 
-def _compiled_step(plan: tuple, batched: bool, record_ud: bool,
-                   device: torch.device) -> Callable:
-    """A compiled function called like :func:`_make_step`'s ``step``: with
-    ``record_ud`` the step itself (calls of one step), else :func:`_make_loop`'s
-    loop (calls of up to :data:`LOOP` steps; shorter ones are padded)."""
-    key = (plan, batched, record_ud, device.type)
+def _compiled_step(plan: tuple, batched: bool, device: torch.device) -> Callable:
+    """A function called like :func:`_make_step`'s ``step``, for calls of up to
+    :data:`LOOP` steps: :func:`_make_loop`'s loop, compiled (shorter calls are padded)."""
+    key = (plan, batched, device.type)
     if key not in _COMPILED:
         # On the CPU, a C++ wrapper calls the generated kernels, and runs the loop,
         # instead of Python: at ~60 kernels per step that saves a good tenth of its time.
@@ -203,11 +206,8 @@ def _compiled_step(plan: tuple, batched: bool, record_ud: bool,
         # Measured here, a batch of 8 deep BN nets: the step's products 853 -> 725 us,
         # the whole step 1.14x. One model's plain products gain ~1% that way: it keeps
         # the row-major step (and its runs their bits).
-        fn = (_make_step(plan, batched, True, features_first=batched) if record_ud
-              else _make_loop(plan, batched, features_first=batched))
-        _COMPILED[key] = torch.compile(fn, fullgraph=True, dynamic=False, options=options)
-    if record_ud:
-        return _COMPILED[key]
+        _COMPILED[key] = torch.compile(_make_loop(plan, batched, features_first=batched),
+                                       fullgraph=True, dynamic=False, options=options)
     loop = _COMPILED[key]
 
     def steps(params, buffers, X, Y, ix, neg_lr):
@@ -283,15 +283,10 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
     params, buffers = stack(Sequential.parameters), stack(bn_buffers)
     X, Y = X.to(device), Y.to(device)
 
-    record_ud = ud_every > 0
-    steps_fns = {False: _make_step(plan, batched, False)}  # by: does it record ud?
-    if record_ud:
-        steps_fns[True] = _make_step(plan, batched, True)
-    compiled = False
+    step, compiled = _make_step(plan, batched), False
     if _want_compile(compile):
         try:
-            steps_fns = {r: _compiled_step(plan, batched, r, device) for r in steps_fns}
-            compiled = True
+            step, compiled = _compiled_step(plan, batched, device), True
         except Exception as e:  # noqa: BLE001 -- e.g. no torch.compile on this Python
             _give_up_compiling(e)
 
@@ -309,7 +304,6 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
             if not batched:
                 ix, neg_lr = ix[:, 0], neg_lr[:, 0]
             for i, k, with_ud in _calls(start, n, ud_every):
-                step = steps_fns[with_ud]
                 args = (params, buffers, X, Y, ix[i:i + k], neg_lr[i:i + k])
                 try:
                     out = step(*args)
@@ -318,14 +312,13 @@ def train_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor, *,
                         raise
                     # nothing was modified (the step is pure): redo these steps eagerly
                     _give_up_compiling(e)
-                    steps_fns = {r: _make_step(plan, batched, r) for r in steps_fns}
-                    compiled = False
-                    out = steps_fns[with_ud](*args)
-                params, buffers, losses = out[:3]
-                lossi.append(losses)
-                if with_ud:
-                    ud.append(out[3])
+                    step, compiled = _make_step(plan, batched), False
+                    out = step(*args)
+                if with_ud:  # a call of one step: its update is new - old
+                    ud.append(_update_to_data(params, out[0], batched))
                     ud_steps.append(start + i)
+                params, buffers, losses = out
+                lossi.append(losses)
                 done = start + i + k
                 if progress is not None and done // PROGRESS_EVERY > (done - k) // PROGRESS_EVERY:
                     progress(done)  # steps done so far

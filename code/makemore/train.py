@@ -40,7 +40,9 @@ class History:
     """
 
     lossi: torch.Tensor  # (steps,) float32: log10 of the minibatch loss at step i
-    ud: torch.Tensor  # (records, n_params) float32: log10 std(lr * grad) / std(data)
+    # (records, n_params) float32: log10 std(lr * grad) / std(data); makemore.fast
+    # takes the update as applied, new - old data (the same up to float32 rounding)
+    ud: torch.Tensor
     ud_steps: torch.Tensor  # (records,) int64: the step of each row of ud
     trainer: str  # "plain" (this loop), "compiled" or "eager" (makemore.fast)
     seconds: float  # wall time of the training loop
