@@ -74,8 +74,8 @@ class Clock:
 
 def compile_times(X, Y, ud_every: int) -> None:
     """First calls (compile) and a second compile after dropping the in-memory caches.
-    Two steps compile both graphs: a call that records update:data ratios, then a
-    loop (with ``ud_every=0``, only the loop)."""
+    Two steps: a call of one step that records update:data ratios, then a call of the
+    other; both run the one compiled graph of the architecture, the loop."""
     steps = 2
     for label in ("first", "again (warm disk cache)"):
         torch._dynamo.reset()
