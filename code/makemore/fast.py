@@ -71,10 +71,10 @@ def minibatch_indices(generators: list[torch.Generator], steps: int, n: int,
 # (every ``ud_every`` steps) is a call of one step of the same loop, its ratios
 # computed from the parameters before and after it (:func:`_update_to_data`); the
 # steps between two records run as one call (ud_every=100: 1 + 99). One graph per
-# architecture: a second graph that recorded the ratios inside the step cost each deep
-# job ~25 s more to compile on a cold cache. Inductor's on-disk cache keeps no graph
-# with a while_loop unless told to (torch 2.13: "Can't cache HigherOrderOperator"):
-# see :data:`_CACHEABLE`.
+# architecture: a second graph that recorded the ratios inside the step made a job of 7
+# deep BN nets take 101 s instead of 62 s to compile on a cold cache here. Inductor's
+# on-disk cache keeps no graph with a while_loop unless told to (torch 2.13: "Can't
+# cache HigherOrderOperator"): see :data:`_CACHEABLE`.
 LOOP = 100
 # Inductor's caches key a graph on its code, and a while_loop's condition and body are
 # sub-graphs whose code is part of that key (a body that differs in one constant misses:
