@@ -10,7 +10,7 @@ from the HTML) makes the notebook run on Colab or any fresh Python: where ``make
 is not importable it installs the book's package at this version's tag (CPU torch
 first, if there is no torch). Where ``makemore`` is installed (Binder, a clone) it does
 nothing. This tool writes that cell into the pages too, above their own first cell.
-The second, :data:`SETUP_CELL`, is the same visible cell in every chapter: its
+The second, :data:`makemore.book.SETUP_CELL`, is the same visible cell in every chapter: its
 :func:`makemore.book.setup` fetches the trained runs where the package was just
 installed, so that no chapter trains, and ``makemore.book.glue`` works without myst-nb.
 
@@ -31,6 +31,8 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+
+from makemore import book
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
@@ -58,18 +60,9 @@ if importlib.util.find_spec("makemore") is None:
     subprocess.run(pip + ["makemore-book @ git+https://github.com/{GITHUB}@v{version}"], check=True)'''
 
 
-# Every chapter's second code cell, visible, the same in every chapter (a test checks it).
-SETUP_CELL = """\
-import math
-
-import matplotlib.pyplot as plt
-import torch
-import torch.nn.functional as F
-
-from makemore import data, models, nn, plots, runs, stats, tables, train
-from makemore.book import glue, glue_all, setup
-
-S = setup()  # one thread, the book's plot style; S: the names' 80/10/10 split as tensors"""
+# Every chapter's second code cell, visible, the same in every chapter (a test checks it);
+# the package holds it, as the book build preloads its imports (makemore.book.warm).
+SETUP_CELL = book.SETUP_CELL
 
 
 def _package_version() -> str:

@@ -1,8 +1,10 @@
 """What every chapter starts with: its setup, and ``glue`` also where myst-nb is missing.
 
-Every chapter's first visible cell is the same (``tools/notebooks.py`` holds it, a test
-checks it): it imports the package's modules and calls :func:`setup`, which sets one
-thread and the book's plot style and returns the names' splits ``S``.
+Every chapter's first visible cell is the same, :data:`SETUP_CELL` (``tools/notebooks.py``
+writes it into the notebooks, a test checks every chapter has it): it imports the
+package's modules and calls :func:`setup`, which sets one thread and the book's plot
+style and returns the names' splits ``S``. The book build preloads its imports once
+(:func:`warm`).
 
 The chapters hand numbers to their prose with myst-nb's ``glue``. On Colab, installing
 myst-nb only for that would pull in Sphinx and a dozen packages; there this module's
@@ -19,6 +21,20 @@ from typing import Any
 
 HAVE_MYST_NB = importlib.util.find_spec("myst_nb") is not None
 DATA_DIR_ENV = "MAKEMORE_DATA_DIR"
+
+# Every chapter's first visible cell: its imports, then the setup.
+SETUP_IMPORTS = """\
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from makemore import data, models, nn, plots, runs, stats, tables, train
+from makemore.book import glue, glue_all, setup"""
+SETUP_CELL = SETUP_IMPORTS + """
+
+S = setup()  # one thread, the book's plot style; S: the names' 80/10/10 split as tensors"""
 
 
 def _glue(name: str, variable: Any, display: bool = True) -> None:
@@ -73,19 +89,18 @@ def setup(block_size: int = 3):
 
 
 def warm() -> None:
-    """Load once what every chapter's setup cell loads: its imports and the names'
-    splits (:func:`makemore.data.load_splits` keeps them in memory).
+    """Load once what every chapter's setup cell loads: its imports (it runs
+    :data:`SETUP_IMPORTS`) and the names' splits (:func:`makemore.data.load_splits`
+    keeps them in memory).
 
     The book build calls this in each process that runs pages and forks every page's
     kernel from it (``parallel_execute_preload`` in ``_config.yml``,
     ``book/_ext/forked_kernels.py``): ~5 s less per page. It sets nothing a page
     could notice: no thread count, no plot style, no random state.
     """
-    import matplotlib.pyplot  # noqa: F401
-    import torch.nn.functional  # noqa: F401
+    from . import data
 
-    from . import data, models, nn, plots, runs, stats, tables, train  # noqa: F401
-
+    exec(SETUP_IMPORTS, {})  # the cell's own import lines: one list, never out of step
     data.load_splits()
 
 
