@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import importlib
 import multiprocessing
+import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -175,3 +176,17 @@ def test_a_failed_preload_falls_back_to_fresh_kernels(monkeypatch, capsys):
     assert "preload failed (ModuleNotFoundError" in capsys.readouterr().err
     parallel_execute._preload([])  # nothing to load: fresh kernels, no message
     assert parallel_execute._warm is False and not capsys.readouterr().err
+
+
+def test_workers_run_one_thread_unless_told_otherwise(monkeypatch):
+    """A worker that found no OMP_NUM_THREADS (a plain `jupyter-book build .`) sets 1,
+    so that torch loads single-threaded and the pages' kernels can be forked."""
+    monkeypatch.syspath_prepend(str(REPO / "book" / "_ext"))
+    parallel_execute = importlib.import_module("parallel_execute")
+    monkeypatch.setattr(parallel_execute, "_warm", False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    parallel_execute._preload([])
+    assert os.environ["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    parallel_execute._preload([])
+    assert os.environ["OMP_NUM_THREADS"] == "3"

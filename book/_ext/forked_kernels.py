@@ -53,7 +53,7 @@ def preload(entries: list[str]) -> None:
     if threads > 1:  # a fork copies one thread: the others' locks would stay held
         raise RuntimeError(f"loading them started {threads - 1} thread(s), which a fork "
                            "does not copy (torch starts an OpenMP thread unless "
-                           "OMP_NUM_THREADS=1, which `make book` sets)")
+                           "OMP_NUM_THREADS=1, the book build's default)")
 
 
 def _reseed() -> None:

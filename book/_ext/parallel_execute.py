@@ -53,6 +53,12 @@ def _preload(entries: list[str]) -> None:
     kernel to fork from (none: fresh kernels; :func:`pre_execute` passes none where
     it cannot fork). If that fails, the worker starts fresh kernels instead."""
     global _warm
+    # One thread per page, as `make book` runs them and makemore.book.setup() sets in
+    # every page anyway. Set before torch is loaded, it also keeps this process
+    # single-threaded, which the fork needs: without it, a plain `jupyter-book build .`
+    # started a fresh kernel (and its imports) for every page. An explicit
+    # OMP_NUM_THREADS stays as given.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import forked_kernels
 
     if not entries:
