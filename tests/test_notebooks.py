@@ -32,6 +32,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from makemore import book
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 import notebooks  # noqa: E402
@@ -87,7 +89,7 @@ def test_every_page_starts_with_the_install_cell_then_the_setup_cell():
         first, second = [c for c in nb.cells if c.cell_type == "code"][:2]
         assert first.source == notebooks.install_cell(), md.name
         assert notebooks.INSTALL_TAG in first.metadata["tags"]
-        assert second.source == notebooks.SETUP_CELL, f"{md.name}: not the book's setup cell"
+        assert second.source == book.SETUP_CELL, f"{md.name}: not the book's setup cell"
         assert not second.metadata.get("tags"), f"{md.name}: the setup cell is shown"
 
 
@@ -105,7 +107,7 @@ def test_warm_preloads_everything_the_setup_cell_imports():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.stdout.strip() == "[]", out.stdout
-    assert notebooks.SETUP_CELL.startswith(notebooks.book.SETUP_IMPORTS + "\n\nS = setup()")
+    assert book.SETUP_CELL.startswith(book.SETUP_IMPORTS + "\n\nS = setup()")
 
 
 def test_generation_is_deterministic():

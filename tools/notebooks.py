@@ -10,9 +10,10 @@ from the HTML) makes the notebook run on Colab or any fresh Python: where ``make
 is not importable it installs the book's package at this version's tag (CPU torch
 first, if there is no torch). Where ``makemore`` is installed (Binder, a clone) it does
 nothing. This tool writes that cell into the pages too, above their own first cell.
-The second, :data:`makemore.book.SETUP_CELL`, is the same visible cell in every chapter: its
-:func:`makemore.book.setup` fetches the trained runs where the package was just
-installed, so that no chapter trains, and ``makemore.book.glue`` works without myst-nb.
+The second, :data:`makemore.book.SETUP_CELL`, is the same visible cell in every chapter
+(a test checks it): its :func:`makemore.book.setup` fetches the trained runs where the
+package was just installed, so that no chapter trains, and ``makemore.book.glue`` works
+without myst-nb.
 
 All notebooks also go into one zip, ``book/notebooks.zip``, linked from the
 introduction (deterministic: the same notebooks give the same bytes).
@@ -31,8 +32,6 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-
-from makemore import book
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
@@ -58,11 +57,6 @@ if importlib.util.find_spec("makemore") is None:
     if importlib.util.find_spec("torch") is None:  # CPU wheels, not a multi-GB CUDA build
         subprocess.run(pip + ["torch", "--index-url", "https://download.pytorch.org/whl/cpu"], check=True)
     subprocess.run(pip + ["makemore-book @ git+https://github.com/{GITHUB}@v{version}"], check=True)'''
-
-
-# Every chapter's second code cell, visible, the same in every chapter (a test checks it);
-# the package holds it, as the book build preloads its imports (makemore.book.warm).
-SETUP_CELL = book.SETUP_CELL
 
 
 def _package_version() -> str:

@@ -1,10 +1,9 @@
 """What every chapter starts with: its setup, and ``glue`` also where myst-nb is missing.
 
-Every chapter's first visible cell is the same, :data:`SETUP_CELL` (``tools/notebooks.py``
-writes it into the notebooks, a test checks every chapter has it): it imports the
-package's modules and calls :func:`setup`, which sets one thread and the book's plot
-style and returns the names' splits ``S``. The book build preloads its imports once
-(:func:`warm`).
+Every chapter's first visible cell is the same, :data:`SETUP_CELL` (a test checks every
+chapter has it): it imports the package's modules and calls :func:`setup`, which sets one
+thread and the book's plot style and returns the names' splits ``S``. The book build
+preloads its imports once (:func:`warm`).
 
 The chapters hand numbers to their prose with myst-nb's ``glue``. On Colab, installing
 myst-nb only for that would pull in Sphinx and a dozen packages; there this module's

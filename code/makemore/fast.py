@@ -206,8 +206,9 @@ def _compiled_step(plan: tuple, batched: bool, device: torch.device) -> Callable
             options["cpp.vec_isa_ok"] = True
             # The C++ wrapper (the loop and the kernel calls) built apart from the kernels,
             # at -O1 instead of -O3: a cold compile of 7 deep BN nets took 42.5 instead of
-            # 55.8 s here (no BN: 29.5 vs 33.1 s), the same bits, and no step rate lost
-            # that two side-by-side runs could show (63.3 vs 63.8 s for 7 x 20,000 steps).
+            # 55.8 s here (no BN: 29.5 vs 33.1 s), with the same bits and no step rate lost
+            # that side-by-side runs could show (7 no-BN nets, twice 20,000 steps each
+            # way: 63.3 s built apart, 63.8 s as one file).
             options["cpp_wrapper_build_separate"] = True
         # dynamic=False: a step's shapes never change, and specializing on them
         # keeps a later model of another size from forcing slower dynamic kernels
