@@ -165,7 +165,7 @@ def test_setup_fetches_the_runs_only_where_the_package_was_pip_installed(monkeyp
     In a checkout (the build, Binder, a laptop) setup fetches nothing."""
     import torch
 
-    from makemore import book, bundle, data
+    from makemore import bundle, data
 
     fetched = []
     monkeypatch.setattr(bundle, "fetch", lambda *a, **kw: fetched.append(1))
@@ -198,8 +198,6 @@ def test_glue_without_myst_nb(monkeypatch):
     asked to, as myst-nb's does, and nothing otherwise."""
     import IPython.display
 
-    from makemore import book
-
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
     book._glue("x", 1.5, display=False)
@@ -210,14 +208,10 @@ def test_glue_without_myst_nb(monkeypatch):
 def test_glue_is_myst_nbs_where_it_is_installed():
     import myst_nb
 
-    from makemore import book
-
     assert book.HAVE_MYST_NB and book.glue is myst_nb.glue
 
 
 def test_glue_all_glues_every_value_under_its_prefix(monkeypatch):
-    from makemore import book
-
     glued = []
     monkeypatch.setattr(book, "glue", lambda name, value, display=True:
                         glued.append((name, value, display)))
