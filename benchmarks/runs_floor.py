@@ -18,7 +18,7 @@ projected ``make runs``, and the same schedule at the floor. Compilation is not 
 either: it is printed as measured here (a warm inductor cache loads the graphs; a
 cold one, ``--cold``, compiles them as a fresh clone does).
 
-    PYTHONPATH=code MAKEMORE_NAMES=... python benchmarks/runs_floor.py [--steps N] [--cold]
+    PYTHONPATH=code MAKEMORE_NAMES=... python benchmarks/runs_floor.py [--seconds S] [--cold]
 
 The ratio is the number to read; seconds depend on the machine and its load.
 """
@@ -76,8 +76,9 @@ def schedule(seconds: list[float], cores: int) -> float:
     return max(free)
 
 
-def measure(specs: list[jobs.RunSpec], splits: data.Splits, steps: int, block: int) -> dict:
-    """The job's trainer and its products, side by side; in model-steps/s of CPU time,
+def measure(specs: list[jobs.RunSpec], splits: data.Splits, seconds: float, block: int) -> dict:
+    """The job's trainer and its products, side by side, in blocks of ``block`` steps
+    until the trainer has run ``seconds`` of CPU time; in model-steps/s of CPU time,
     and seconds at full length (``specs[0].steps``)."""
     X, Y = splits.Xtr, splits.Ytr
     run, ms = trainer(specs, X, Y)
@@ -86,14 +87,13 @@ def measure(specs: list[jobs.RunSpec], splits: data.Splits, steps: int, block: i
     compile_s = time.perf_counter() - t
     pairs = products(specs)
     cpu_train = cpu_floor = 0.0
-    done = 0
-    while done < steps:  # alternate, so that both see the same load
-        n = min(block, steps - done)
+    steps = 0
+    while cpu_train < seconds:  # alternate, so that both see the same load
         c = time.process_time()
-        hist = run(n)
+        hist = run(block)
         cpu_train += time.process_time() - c
-        cpu_floor += products_cpu(pairs, n)
-        done += n
+        cpu_floor += products_cpu(pairs, block)
+        steps += block
     c = time.process_time()
     # the job's own end: evaluation of the three splits (and BatchNorm's calibration)
     jobs._record(specs[0], ms[0], hist[0], splits)
@@ -116,7 +116,8 @@ def describe(specs: list[jobs.RunSpec]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=2000, help="timing window, steps per job")
+    ap.add_argument("--seconds", type=float, default=5.0,
+                    help="timing window: CPU seconds of each job's trainer")
     ap.add_argument("--block", type=int, default=500, help="steps per alternating block")
     ap.add_argument("--cores", type=int, default=2, help="processes make runs trains on")
     ap.add_argument("--cold", action="store_true", help="compile with an empty inductor cache")
@@ -125,7 +126,7 @@ def main() -> None:
     splits = data.load_splits()
     try:
         plan = pretrain.plan(list(RUNS.values()))
-        rows = [(specs, measure(specs, splits, args.steps, args.block)) for specs in plan]
+        rows = [(specs, measure(specs, splits, args.seconds, args.block)) for specs in plan]
     finally:
         if args.cold:
             shutil.rmtree(os.environ["TORCHINDUCTOR_CACHE_DIR"], ignore_errors=True)
@@ -141,12 +142,12 @@ def main() -> None:
     print(f"make runs on {args.cores} cores, the jobs in pretrain's order, each on the first "
           f"free core:")
     print(f"  projected from these rates (training + evaluation): {projected:6.0f} s"
-          f"  ({cpu:.0f} s of CPU)")
+          f"  ({cpu:.0f} s of CPU: {cpu / args.cores:.0f} s on {args.cores} cores at best)")
     print(f"  at the floor (the products alone):                  {at_floor:6.0f} s"
           f"  ratio {projected / at_floor:.2f}")
     print("  compilation is in neither: a cold cache adds the 'compile s' above, on the same cores")
-    print(f"(rates in model-steps/s of CPU time, one thread; {args.steps} steps per job, "
-          f"in blocks of {args.block})")
+    print(f"(rates in model-steps/s of CPU time, one thread; each job's trainer timed for "
+          f"{args.seconds:g} s of CPU, in blocks of {args.block} steps)")
 
 
 if __name__ == "__main__":

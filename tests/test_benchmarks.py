@@ -45,7 +45,7 @@ def test_schedule_puts_each_job_on_the_first_free_core():
 @pytest.mark.slow
 def test_runs_floor_runs_and_projects_make_runs():
     env = dict(os.environ, PYTHONPATH=str(BENCH.parent / "code"))
-    out = subprocess.run([sys.executable, str(BENCH / "runs_floor.py"), "--steps", "20",
+    out = subprocess.run([sys.executable, str(BENCH / "runs_floor.py"), "--seconds", "0.05",
                           "--block", "10"], capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [line for line in out.stdout.splitlines() if line[:2].strip().isdigit()]
