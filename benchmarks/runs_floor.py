@@ -78,8 +78,8 @@ def schedule(seconds: list[float], cores: int) -> float:
 
 def measure(specs: list[jobs.RunSpec], splits: data.Splits, seconds: float, block: int) -> dict:
     """The job's trainer and its products, side by side, in blocks of ``block`` steps
-    until the trainer has run ``seconds`` of CPU time; in model-steps/s of CPU time,
-    and seconds at full length (``specs[0].steps``)."""
+    until the trainer has run ``seconds`` of CPU time: their model-steps/s of CPU time,
+    the job's evaluation and its compilation, in seconds."""
     X, Y = splits.Xtr, splits.Ytr
     run, ms = trainer(specs, X, Y)
     t = time.perf_counter()
@@ -98,10 +98,14 @@ def measure(specs: list[jobs.RunSpec], splits: data.Splits, seconds: float, bloc
     # the job's own end: evaluation of the three splits (and BatchNorm's calibration)
     jobs._record(specs[0], ms[0], hist[0], splits)
     eval_s = (time.process_time() - c) * len(specs)
-    M, full = len(specs), specs[0].steps
+    M = len(specs)
     return {"compile": compile_s, "rate": M * steps / cpu_train, "floor": M * steps / cpu_floor,
-            "train": full * cpu_train / steps, "at_floor": full * cpu_floor / steps,
             "eval": eval_s}
+
+
+def full_length(specs: list[jobs.RunSpec], rate: float) -> float:
+    """Seconds the job's ``len(specs) x steps`` model-steps take at ``rate`` model-steps/s."""
+    return len(specs) * specs[0].steps / rate
 
 
 def describe(specs: list[jobs.RunSpec]) -> str:
@@ -122,6 +126,8 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2, help="processes make runs trains on")
     ap.add_argument("--cold", action="store_true", help="compile with an empty inductor cache")
     args = ap.parse_args()
+    if args.seconds <= 0 or args.block < 1 or args.cores < 1:
+        ap.error("--seconds must be above 0, --block and --cores at least 1")
     torch.set_num_threads(1)  # as each of pretrain's workers
     splits = data.load_splits()
     try:
@@ -132,19 +138,21 @@ def main() -> None:
             shutil.rmtree(os.environ["TORCHINDUCTOR_CACHE_DIR"], ignore_errors=True)
     print(f"{'job':36s} {'trainer':>8s} {'model-steps/s':>13s} {'floor':>7s} {'of floor':>8s}"
           f" {'train s':>8s} {'eval s':>7s} {'floor s':>8s} {'compile s':>9s}")
-    for k, (specs, r) in enumerate(rows, 1):
+    train = [full_length(specs, r["rate"]) for specs, r in rows]
+    at_floor = [full_length(specs, r["floor"]) for specs, r in rows]
+    for k, ((specs, r), t, f) in enumerate(zip(rows, train, at_floor), 1):
         print(f"{k} {describe(specs):34s} {specs[0].trainer:>8s} {r['rate']:13.0f}"
-              f" {r['floor']:7.0f} {r['rate'] / r['floor']:8.0%} {r['train']:8.0f}"
-              f" {r['eval']:7.1f} {r['at_floor']:8.0f} {r['compile']:9.1f}")
-    projected = schedule([r["train"] + r["eval"] for _, r in rows], args.cores)
-    at_floor = schedule([r["at_floor"] for _, r in rows], args.cores)
-    cpu = sum(r["train"] + r["eval"] for _, r in rows)
+              f" {r['floor']:7.0f} {r['rate'] / r['floor']:8.0%} {t:8.0f}"
+              f" {r['eval']:7.1f} {f:8.0f} {r['compile']:9.1f}")
+    job_s = [t + r["eval"] for t, (_, r) in zip(train, rows)]  # training + evaluation
+    projected, floor = schedule(job_s, args.cores), schedule(at_floor, args.cores)
+    cpu = sum(job_s)
     print(f"make runs on {args.cores} cores, the jobs in pretrain's order, each on the first "
           f"free core:")
     print(f"  projected from these rates (training + evaluation): {projected:6.0f} s"
           f"  ({cpu:.0f} s of CPU: {cpu / args.cores:.0f} s on {args.cores} cores at best)")
-    print(f"  at the floor (the products alone):                  {at_floor:6.0f} s"
-          f"  ratio {projected / at_floor:.2f}")
+    print(f"  at the floor (the products alone):                  {floor:6.0f} s"
+          f"  ratio {projected / floor:.2f}")
     print("  compilation is in neither: a cold cache adds the 'compile s' above, on the same cores")
     print(f"(rates in model-steps/s of CPU time, one thread; each job's trainer timed for "
           f"{args.seconds:g} s of CPU, in blocks of {args.block} steps)")

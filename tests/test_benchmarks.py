@@ -51,3 +51,10 @@ def test_runs_floor_runs_and_projects_make_runs():
     rows = [line for line in out.stdout.splitlines() if line[:2].strip().isdigit()]
     assert len(rows) == len(pretrain.plan(list(RUNS.values()))), out.stdout
     assert "at the floor (the products alone)" in out.stdout
+
+
+def test_runs_floor_refuses_an_empty_timing_window():
+    out = subprocess.run([sys.executable, str(BENCH / "runs_floor.py"), "--seconds", "0"],
+                         capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(BENCH.parent / "code")))
+    assert out.returncode == 2 and "--seconds must be above 0" in out.stderr, out.stderr
