@@ -1,10 +1,10 @@
 """How far is ``make runs`` from what this machine's arithmetic allows?
 
 For every job that ``make runs`` trains (the book's runs grouped as
-:func:`makemore.pretrain.plan` groups and orders them), measured side by side in
+:func:`makemore.runs.pretrain.plan` groups and orders them), measured side by side in
 one process, alternating blocks of steps so that both see the same machine load:
 
-- the job's own trainer (``makemore.fast`` or ``makemore.backprop``'s plain loop)
+- the job's own trainer (``makemore.engine.fast`` or ``makemore.engine.backprop``'s plain loop)
   on its own models, learning rates and update:data records, in model-steps/s;
 - its floor: the step's matrix products alone (forward, weight gradient, input
   gradient of every Linear layer; the same shapes, layouts and ``torch.bmm`` as
@@ -34,14 +34,15 @@ from train_speed import matmuls, products_cpu  # isort: skip  (this folder)
 
 # isort: split
 import torch  # noqa: E402
-from makemore import backprop, data, fast, jobs, models, pretrain  # noqa: E402
+from makemore import data, models  # noqa: E402
+from makemore.engine import backprop, fast  # noqa: E402
 from makemore.nn import Linear  # noqa: E402
-from makemore.runs import RUNS  # noqa: E402
+from makemore.runs import RUNS, jobs, pretrain  # noqa: E402
 
 
 def trainer(specs: list[jobs.RunSpec], X: torch.Tensor, Y: torch.Tensor):
     """``run(n)``: ``n`` more steps of the job's models with its own trainer, as
-    :func:`makemore.jobs.train_job` calls it; and the models."""
+    :func:`makemore.runs.jobs.train_job` calls it; and the models."""
     gens = [models.new_generator(s.seed) for s in specs]
     ms = [s.build(g) for s, g in zip(specs, gens)]
     s0 = specs[0]

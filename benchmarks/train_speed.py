@@ -1,4 +1,4 @@
-"""How much faster is makemore.fast than the plain loop, for the same math?
+"""How much faster is makemore.engine.fast than the plain loop, for the same math?
 
 Runs the plain reference loop (:func:`makemore.train.train`) and the fast trainer
 side by side in one process, alternating blocks of steps so that both see the
@@ -40,8 +40,8 @@ if "--cold" in sys.argv:
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = _cache
 
 import torch  # noqa: E402
-
-from makemore import backprop, data, fast, models, train  # noqa: E402
+from makemore import data, models, train  # noqa: E402
+from makemore.engine import backprop, fast  # noqa: E402
 
 GAINS = (0.5, 1.0, 5 / 3, 3.0)
 LRS = (0.1, 0.2)
@@ -97,7 +97,7 @@ def matmuls(n_models: int, sizes: tuple[int, ...] = (30, 100, 100, 100, 100, 100
     """The operand pairs of one step's matrix products, per Linear layer the forward,
     the weight gradient and the input gradient, in the layout the trainer uses: row-major
     (``x @ W``, ``x^T @ dy``, ``dy @ W^T``: one model of the fast trainer, and
-    ``makemore.backprop``'s stacks) or features-first (``W^T @ x``, ``x @ dy^T``,
+    ``makemore.engine.backprop``'s stacks) or features-first (``W^T @ x``, ``x @ dy^T``,
     ``W @ dy``: the fast trainer's stacks, see ``fast._compiled_step``; the default
     for ``n_models > 1``). ``sizes``: the Linear layers' widths, input first."""
     if features_first is None:

@@ -10,9 +10,8 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
 import runs_floor  # noqa: E402
-from makemore import pretrain  # noqa: E402
 from makemore.nn import Linear  # noqa: E402
-from makemore.runs import RUNS  # noqa: E402
+from makemore.runs import RUNS, pretrain  # noqa: E402
 from makemore.train import BATCH_SIZE  # noqa: E402
 
 

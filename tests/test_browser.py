@@ -302,7 +302,7 @@ def test_launch_links_point_at_notebooks_in_the_repository(site, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_tables_render_as_tables(site, page):
-    """A Markdown table in a cell's output (makemore.tables) becomes an HTML table: no
+    """A Markdown table in a cell's output (makemore.show.tables) becomes an HTML table: no
     raw pipes and dashes in the text (myst-nb's CommonMark default has no tables)."""
     text = soup(site / page).get_text()
     # a delimiter row, "| --- | :---: |", with dashes that smart quotes may have made "—"

@@ -1,4 +1,4 @@
-"""The run bundle (makemore.bundle): packs deterministically, fetches from a folder or a
+"""The run bundle (makemore.runs.bundle): packs deterministically, fetches from a folder or a
 local HTTP server into an empty cache, and refuses every bad bundle with a message that
 says what to do, leaving the cache exactly as it was.
 
@@ -17,16 +17,17 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from makemore import __main__ as cli
-from makemore import bundle, jobs, runs
-from makemore.bundle import ARCHIVE, MANIFEST, BundleError
+from makemore import runs
+from makemore.runs import bundle, jobs
+from makemore.runs import cache as run_cache
+from makemore.runs.bundle import ARCHIVE, MANIFEST, BundleError
 
 NAMES = ("original", "kaiming")
 
 
-def fake_blob(spec: runs.RunSpec, torch_version: str) -> dict:
-    """What a trained run's file holds (:func:`makemore.jobs.train_job`'s record), for an
+def fake_blob(spec: jobs.RunSpec, torch_version: str) -> dict:
+    """What a trained run's file holds (:func:`makemore.runs.jobs.train_job`'s record), for an
     untrained model, recorded by ``torch_version``."""
     from makemore.models import new_generator
     from makemore.train import History
@@ -47,7 +48,7 @@ def fake_blob(spec: runs.RunSpec, torch_version: str) -> dict:
 @pytest.fixture
 def cache(tmp_path, monkeypatch) -> Path:
     """An empty run cache in tmp_path; the book's runs cut down to two."""
-    monkeypatch.setattr(runs, "RUNS", {n: runs.RUNS[n] for n in NAMES})
+    monkeypatch.setattr(run_cache, "RUNS", {n: runs.RUNS[n] for n in NAMES})
     path = tmp_path / "cache" / "runs"
     monkeypatch.setenv(runs.CACHE_ENV, str(path))
     monkeypatch.delenv(bundle.URL_ENV, raising=False)

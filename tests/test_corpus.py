@@ -1,13 +1,14 @@
-"""makemore.corpus: statistics of a list of names, and corpus_plots' figures of them."""
+"""makemore.analysis.corpus: statistics of a list of names, and corpus_plots' figures of them."""
 import matplotlib
 
 matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from makemore import corpus, corpus_plots  # noqa: E402
+from makemore.analysis import corpus  # noqa: E402
 from makemore.data import build_dataset, build_vocab, make_splits  # noqa: E402
 from makemore.nn import Embedding, Flatten, Linear, Sequential  # noqa: E402
+from makemore.show import corpus_plots  # noqa: E402
 
 WORDS = ["ann", "bob", "cecilia", "dan", "eve", "ann", "zoe", "al"]
 VOCAB = build_vocab(["abcdefghijklmnopqrstuvwxyz"])

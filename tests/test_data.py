@@ -1,10 +1,8 @@
 """names.txt: verification, parsing rules, vocabulary and the lecture's splits."""
-import os
 from pathlib import Path
 
 import pytest
 import torch
-
 from makemore import data
 from makemore.data import DataError
 
@@ -164,7 +162,7 @@ def test_readme_lists_every_environment_variable_the_code_reads():
     import re
 
     root = Path(__file__).resolve().parents[1]
-    sources = [*root.glob("code/makemore/*.py"), *root.glob("tests/*.py"),
+    sources = [*root.glob("code/makemore/**/*.py"), *root.glob("tests/*.py"),
                *root.glob("book/_ext/*.py"), *root.glob("tools/*.py"),
                *root.glob("benchmarks/*.py")]
     read = {v for p in sources for v in re.findall(r"\bMAKEMORE_[A-Z_]+[A-Z]", p.read_text())}

@@ -11,10 +11,9 @@ import json  # noqa: E402
 
 import pytest  # noqa: E402
 from bs4 import BeautifulSoup  # noqa: E402
+from makemore.show import explorer  # noqa: E402
+from makemore.show.explorer import Control  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-
-from makemore import explorer  # noqa: E402
-from makemore.explorer import Control  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

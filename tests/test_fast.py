@@ -1,4 +1,4 @@
-"""makemore.fast must train exactly like the plain loop of makemore.train.
+"""makemore.engine.fast must train exactly like the plain loop of makemore.train.
 
 The eager path runs the same ops as the plain loop and agrees to the bit; the
 compiled path may round differently (fused kernels sum in another order), so it
@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
-from makemore import backprop, fast, functional, models, train
+from makemore import models, train
+from makemore.engine import backprop, fast, functional
 from makemore.nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
 
 STEPS = 200  # two calls of fast.LOOP steps, or records and loops with ud_every

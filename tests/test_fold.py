@@ -2,17 +2,17 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from makemore.fold import (
+from makemore.engine.fold import (
     batchnorm_scale_shift,
     batchnorm_scales,
     fold_batchnorm,
     fold_linear_batchnorm,
     forward_seconds,
-    plot_scales,
     scale_numbers,
 )
 from makemore.models import deep_mlp, mlp
 from makemore.nn import BatchNorm1d, Linear, Sequential, Tanh
+from makemore.show.layer_figures import plot_scales
 
 
 def g(seed=0):

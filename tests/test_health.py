@@ -4,8 +4,8 @@ import math
 
 import pytest
 import torch
-
-from makemore import health, models, stats
+from makemore import models
+from makemore.analysis import health, stats
 
 HIST = stats.histogram(torch.linspace(-1, 1, 11))
 

@@ -1,12 +1,12 @@
-"""makemore.init_plots: each figure draws the data it is given, with the reference lines
+"""makemore.show.init_plots: each figure draws the data it is given, with the reference lines
 and panels its chapter's caption describes."""
 import math
 from types import SimpleNamespace
 
 import pytest
 import torch
-
-from makemore import init_plots, initialization
+from makemore.analysis import initialization
+from makemore.show import init_plots
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""makemore.initialization: the first minibatch as training draws it, the numbers the
+"""makemore.analysis.initialization: the first minibatch as training draws it, the numbers the
 chapters quote about it, and a run next to its row of the lecture's loss log."""
 import math
 from types import SimpleNamespace
@@ -6,8 +6,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-from makemore import initialization as init
 from makemore import models, runs, train
+from makemore.analysis import initialization as init
+from makemore.show import lecture
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +51,10 @@ def test_logit_summary():
 
 
 def test_video_step0_checks_the_two_decimals():
-    out = init.video_step0(27.881, 3.322)
+    out = lecture.video_step0(27.881, 3.322)
     assert [m.data for m in out.values()] == ["27.88", "3.32"]
     with pytest.raises(ValueError, match="loss0-fixed: 3.40, the video 3.32"):
-        init.video_step0(27.881, 3.4)
+        lecture.video_step0(27.881, 3.4)
 
 
 def test_mean_loss_undoes_the_log10():

@@ -14,8 +14,9 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-
-from makemore import interactive, models, stats  # noqa: E402
+from makemore import models  # noqa: E402
+from makemore.analysis import stats  # noqa: E402
+from makemore.show import interactive  # noqa: E402
 from test_explorer import parse  # noqa: E402  (the generic explorer's test helpers)
 
 REPO = Path(__file__).resolve().parents[1]

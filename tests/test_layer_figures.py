@@ -1,8 +1,9 @@
-"""makemore.layer_figures: the single-layer figures of "BatchNorm" and "PyTorch-ifying"."""
+"""makemore.show.layer_figures: the single-layer figures of "BatchNorm" and "PyTorch-ifying"."""
 import pytest
 import torch
-
-from makemore import layer_figures, models, nn, stats
+from makemore import models, nn
+from makemore.analysis import stats
+from makemore.show import layer_figures
 
 
 def test_params_by_block_splits_weights_biases_and_batchnorm():

@@ -1,7 +1,7 @@
-"""makemore.lecture: the notebook's printouts, recomputed and compared."""
+"""makemore.show.lecture: the notebook's printouts, recomputed and compared."""
 import pytest
-
-from makemore import lecture, models, train
+from makemore import models, train
+from makemore.show import lecture
 
 
 def test_bonus_cells_reproduce():

@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from makemore import models
 from makemore.nn import BatchNorm1d, Linear, Tanh
 

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from makemore import book
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,8 +163,8 @@ def test_setup_fetches_the_runs_only_where_the_package_was_pip_installed(monkeyp
     fetched into an empty cache, once; a failed fetch says so and the chapter goes on.
     In a checkout (the build, Binder, a laptop) setup fetches nothing."""
     import torch
-
-    from makemore import bundle, data
+    from makemore import data
+    from makemore.runs import bundle
 
     fetched = []
     monkeypatch.setattr(bundle, "fetch", lambda *a, **kw: fetched.append(1))
@@ -353,7 +352,8 @@ def binder_env(tmp_path_factory):
     subprocess.run(pip + ["-r", str(offline)], check=True, env=env, cwd=REPO)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
     # the book's site with the run bundle, on 127.0.0.1; the Binder pod's run cache empty
-    from makemore import bundle, runs
+    from makemore import runs
+    from makemore.runs import bundle
 
     site = root / "site"
     bundle.pack(site / "runs" / bundle.training_fingerprint())

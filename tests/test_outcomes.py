@@ -1,12 +1,13 @@
-"""makemore.outcomes and makemore.grid_plots: how the grid's runs ended, on made-up runs."""
+"""makemore.analysis.outcomes and makemore.show.grid_plots: how the grid's runs ended, on made-up runs."""
 import math
 
 import matplotlib.pyplot as plt
 import pytest
 import torch
-
-from makemore import grid_plots, models, outcomes, registry, runs
-from makemore.runs import Run
+from makemore import models, runs
+from makemore.analysis import outcomes
+from makemore.runs import Run, registry
+from makemore.show import grid_plots
 from makemore.train import History
 
 STEPS = 3000

@@ -2,8 +2,9 @@
 panel of a title, and tables with a column per network."""
 import pytest
 import torch
-
-from makemore import models, panels, plots, stats
+from makemore import models
+from makemore.analysis import stats
+from makemore.show import panels, plots
 
 GAINS = (0.5, 1.0, 3.0, 5.0)  # four networks: a 2 x 3 grid with two empty places
 

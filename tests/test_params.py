@@ -1,8 +1,8 @@
-"""makemore.params: parameters by name, their gradients, symmetry between units."""
+"""makemore.analysis.params: parameters by name, their gradients, symmetry between units."""
 import pytest
 import torch
 import torch.nn.functional as F
-from makemore import params
+from makemore.analysis import params
 from makemore.models import deep_mlp
 from makemore.nn import BatchNorm1d, Linear, Sequential, Tanh
 

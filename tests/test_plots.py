@@ -5,8 +5,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
-
-from makemore import models, plots, stats
+from makemore import models
+from makemore.analysis import stats
+from makemore.show import plots
 
 
 @pytest.fixture(scope="module")

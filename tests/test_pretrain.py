@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from makemore import pretrain as pt
 from makemore import runs
-from makemore.jobs import cost
+from makemore.runs import cache as run_cache
+from makemore.runs import pretrain as pt
+from makemore.runs.jobs import cost
 
 
 def tiny(name, steps=50, base="kaiming", **kw):
@@ -28,7 +28,7 @@ def cache(tmp_path, monkeypatch, words):
     small = make_splits(words[:2000])
     monkeypatch.setenv(runs.CACHE_ENV, str(tmp_path))
     monkeypatch.delenv(runs.NO_TRAIN_ENV, raising=False)
-    monkeypatch.setattr(runs, "load_splits", lambda: small)
+    monkeypatch.setattr(run_cache, "load_splits", lambda: small)
     return tmp_path
 
 
@@ -118,7 +118,7 @@ def test_a_second_pretrain_waits_for_the_lock_then_finds_the_run(cache, monkeypa
         assert t.is_alive() and not runs.is_cached("tiny_lock")
         assert log == [f"waiting for another process training into {cache} "
                        f"(lock {cache / '.lock'})"]
-        runs.save(runs.train_job([spec], runs.load_splits())[0], runs.path_of(spec))
+        runs.save(run_cache.train_job([spec], run_cache.load_splits())[0], runs.path_of(spec))
     t.join(timeout=60)
     assert not t.is_alive()
     assert log[-1] == f"pretrain: every run is cached in {cache}"  # not trained twice
@@ -160,9 +160,10 @@ def test_a_signal_stops_pretrain_keeps_what_was_saved_and_a_rerun_picks_up(cache
 
 SCRIPT = """
 import dataclasses, sys
-from makemore import data, pretrain, runs
+from makemore import data, runs
+from makemore.runs import cache, pretrain
 small = data.make_splits(data.load_words()[:2000])
-runs.load_splits = lambda: small
+cache.load_splits = lambda: small
 for name, steps in (("short", 50), ("long", 2_000_000)):
     runs.RUNS[name] = dataclasses.replace(runs.RUNS["kaiming"], name=name, steps=steps)
 sys.exit(__import__("makemore.__main__").__main__.main(["pretrain", "--jobs", "2", "short", "long"]))

@@ -1,8 +1,8 @@
-"""makemore.report: the loss log, the pass/fail table, timings and environment, on made-up rows."""
+"""makemore.show.report: the loss log, the pass/fail table, timings and environment, on made-up rows."""
 import matplotlib.pyplot as plt
 import pytest
-
-from makemore import lecture, report, runs
+from makemore import runs
+from makemore.show import lecture, report
 
 
 def row(config, split, lecture_loss, this_run, title=None):

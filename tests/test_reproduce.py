@@ -6,9 +6,8 @@ trainer); `make test` pretrains them before pytest starts, so here they load.
 import json
 
 import pytest
-
 from makemore.__main__ import main
-from makemore.report import TOLERANCE, reproduction_table
+from makemore.show.report import TOLERANCE, reproduction_table
 
 
 @pytest.mark.slow
@@ -30,7 +29,8 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
 
 
 def test_cli_exits_nonzero_when_a_row_is_off(monkeypatch, capsys):
-    from makemore import pretrain, report
+    from makemore.runs import pretrain
+    from makemore.show import report
 
     monkeypatch.setattr(pretrain, "pretrain", lambda *a, **k: {})
     monkeypatch.setattr(report, "reproduction_table", lambda: [

@@ -1,7 +1,7 @@
 """The run registry and its cache: typed specs, keys, jobs, atomic writes, clear failures."""
 import dataclasses
-import os
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from makemore import TRAINING_MODULES, jobs, models, registry, runs, train
+from makemore import TRAINING_MODULES, models, runs, train
 from makemore.__main__ import main
-from makemore.jobs import RunSpec, run_name
+from makemore.runs import cache as run_cache
+from makemore.runs import jobs, registry
+from makemore.runs.jobs import RunSpec, run_name
 from makemore.train import History
 
-PACKAGE = Path(runs.__file__).parent
+PACKAGE = Path(runs.__file__).parents[1]  # code/makemore
 
 
 def tiny(name: str, steps: int = 50, **kw) -> RunSpec:
@@ -37,7 +38,7 @@ def cache(tmp_path, monkeypatch, small):
     """An empty run cache; runs trained in it see the small splits."""
     monkeypatch.setenv(runs.CACHE_ENV, str(tmp_path))
     monkeypatch.delenv(runs.NO_TRAIN_ENV, raising=False)
-    monkeypatch.setattr(runs, "load_splits", lambda: small)
+    monkeypatch.setattr(run_cache, "load_splits", lambda: small)
     return tmp_path
 
 
@@ -105,9 +106,9 @@ def _keys_of_copy(tmp_path, edit) -> dict:
     """The run keys computed by a copy of the package whose registry.py was edited."""
     copy = tmp_path / "makemore"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    src = (copy / "registry.py").read_text()
-    (copy / "registry.py").write_text(edit(src))
-    code = ("import json, makemore.registry as r; "
+    src = (copy / "runs" / "registry.py").read_text()
+    (copy / "runs" / "registry.py").write_text(edit(src))
+    code = ("import json, makemore.runs.registry as r; "
             "print(json.dumps({n: s.key() for n, s in r.RUNS.items()}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin"},
@@ -116,7 +117,7 @@ def _keys_of_copy(tmp_path, edit) -> dict:
 
 
 def test_a_title_or_a_new_run_in_the_registry_retrains_nothing(tmp_path):
-    assert "registry.py" not in TRAINING_MODULES
+    assert "runs/registry.py" not in TRAINING_MODULES
     ours = {n: s.key() for n, s in runs.RUNS.items()}
 
     def edit(src):
@@ -175,7 +176,7 @@ def test_a_job_is_recorded_in_each_of_its_runs(cache, monkeypatch, small):
     assert ja == jb and ja.members == ["tiny_a", "tiny_b"] and ja.trainer == "eager"
     assert ja.seconds >= runs.get("tiny_a").history.seconds > 0
     assert seen[-1] == 100  # model-steps of the job
-    assert runs.jobs(["tiny_a", "tiny_b"]) == {ja.id: ja}
+    assert runs.recorded_jobs(["tiny_a", "tiny_b"]) == {ja.id: ja}
 
 
 def test_groups_batch_same_architecture_only():
@@ -273,7 +274,7 @@ def test_a_truncated_run_file_is_named_and_retrained(cache, monkeypatch, capsys)
 
 def test_the_fast_suite_trains_eagerly():
     """conftest sets MAKEMORE_COMPILE=0 outside slow tests: no torch.compile (tens of s)."""
-    from makemore import fast
+    from makemore.engine import fast
 
     assert not fast._want_compile(None)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from makemore import models, sample
 from makemore.data import build_vocab
 from makemore.nn import Embedding, Flatten, Linear, Sequential

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
-from makemore import models, stats
+from makemore import models
+from makemore.analysis import stats
 from makemore.nn import BatchNorm1d, Linear, Sequential, Tanh
 
 

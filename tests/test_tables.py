@@ -1,9 +1,8 @@
-"""makemore.tables: Markdown tables from rows."""
+"""makemore.show.tables: Markdown tables from rows."""
 import math
 
 import pytest
-
-from makemore import tables
+from makemore.show import tables
 
 
 def test_number_formats_floats_and_leaves_the_rest():

@@ -3,7 +3,6 @@ and sampling."""
 import pytest
 import torch
 import torch.nn.functional as F
-
 from makemore import models, train
 from makemore.nn import BatchNorm1d
 from makemore.sample import sample

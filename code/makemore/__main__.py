@@ -4,7 +4,7 @@
 - ``pretrain``   train every run of the book into the run cache (2 processes)
 - ``reproduce``  the lecture's loss log, this run vs the lecture, exit 1 if off by > 0.005
 - ``list``       the book's runs and whether they are cached
-- ``pack-runs``, ``fetch-runs``  the run cache as one verified bundle (makemore.bundle)
+- ``pack-runs``, ``fetch-runs``  the run cache as one verified bundle (makemore.runs.bundle)
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="PATH", help="also write the table as JSON")
     p.add_argument("--jobs", type=int, default=2)
     sub.add_parser("list", help="the book's runs and whether they are cached")
-    from . import bundle
+    from .runs import bundle
 
     bundle.add_commands(sub)
     args = parser.parse_args(argv)
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             path = fetch_names()
             print(f"{path}: verified, {len(load_words()):,} names")
         elif args.cmd == "pretrain":
-            from .pretrain import pretrain
+            from .runs.pretrain import pretrain
 
             pretrain(args.names or None, jobs=args.jobs)
         elif args.cmd == "list":
@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             # report here, not at the top: it loads matplotlib and IPython (~1 s), which
             # fetch and pretrain, and pretrain's worker processes, do not need
             from . import runs
-            from .pretrain import pretrain
-            from .report import TOLERANCE, format_table, reproduction_table
+            from .runs.pretrain import pretrain
+            from .show.report import TOLERANCE, format_table, reproduction_table
 
             pretrain([k for k in runs.LECTURE if k in runs.RUNS], jobs=args.jobs)
             rows = reproduction_table()

@@ -29,7 +29,9 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from makemore import data, models, nn, plots, runs, stats, tables, train
+from makemore import data, models, nn, runs, train
+from makemore.analysis import stats
+from makemore.show import plots, tables
 from makemore.book import glue, glue_all, setup"""
 SETUP_CELL = SETUP_IMPORTS + """
 
@@ -77,7 +79,8 @@ def setup(block_size: int = 3):
     """
     import torch
 
-    from . import data, plots
+    from . import data
+    from .show import plots
 
     torch.set_num_threads(1)
     plots.use_style()
@@ -105,7 +108,8 @@ def warm() -> None:
 
 def _fetch_runs_once() -> None:
     """Fetch the published runs into an empty run cache; print why not if that fails."""
-    from . import bundle, runs
+    from . import runs
+    from .runs import bundle
 
     if any(runs.is_cached(name) for name in runs.RUNS):
         return

@@ -1,7 +1,7 @@
 """The lecture's training loop, evaluation and the BatchNorm calibration pass.
 
 This is the readable reference: one minibatch, one forward, one backward, one
-SGD update per step. :mod:`makemore.fast` runs the same math faster for the
+SGD update per step. :mod:`makemore.engine.fast` runs the same math faster for the
 book's full-length runs; tests check the two agree.
 """
 from __future__ import annotations
@@ -34,17 +34,17 @@ def learning_rate(step: int, lr: float = 0.1, decay_step: int = 100_000,
 @dataclass
 class History:
     """What a training run records, whichever trainer ran it (this loop or
-    :mod:`makemore.fast`); a cached :class:`makemore.runs.Run` holds one too.
+    :mod:`makemore.engine.fast`); a cached :class:`makemore.runs.Run` holds one too.
 
     Introduced in the MLP chapter (``run.lossi``); the diagnostics chapter reads ``ud``.
     """
 
     lossi: torch.Tensor  # (steps,) float32: log10 of the minibatch loss at step i
-    # (records, n_params) float32: log10 std(lr * grad) / std(data); makemore.fast
+    # (records, n_params) float32: log10 std(lr * grad) / std(data); makemore.engine.fast
     # takes the update as applied, new - old data (the same up to float32 rounding)
     ud: torch.Tensor
     ud_steps: torch.Tensor  # (records,) int64: the step of each row of ud
-    trainer: str  # "plain" (this loop), "compiled" or "eager" (makemore.fast)
+    trainer: str  # "plain" (this loop), "compiled" or "eager" (makemore.engine.fast)
     seconds: float  # wall time of the training loop
 
 
@@ -55,7 +55,7 @@ PROGRESS_EVERY = 1_000  # steps between two calls of a progress callback
 
 def _progress(steps: int, progress: bool | ProgressFn | None):
     """tqdm on a terminal, nothing in a notebook or a log; a callback is called
-    with the steps done every :data:`PROGRESS_EVERY` steps (see ``makemore.pretrain``)."""
+    with the steps done every :data:`PROGRESS_EVERY` steps (see ``makemore.runs.pretrain``)."""
     if callable(progress):
         for i in range(steps):
             if i % PROGRESS_EVERY == 0 and i:

@@ -14,7 +14,7 @@ Three explorers, one per idea of the lecture:
 
 Each comes three ways: ``*_figure(...)`` draws one state (a matplotlib ``Figure``);
 ``*_widget()``, the live version, and ``*_static()``, the HTML the published book shows,
-are :func:`makemore.explorer.live` and :func:`~makemore.explorer.static_explorer` of it.
+are :func:`makemore.show.explorer.live` and :func:`~makemore.show.explorer.static_explorer` of it.
 """
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ import matplotlib as mpl
 import torch
 from matplotlib.figure import Figure
 
-from .data import load_splits
+from ..analysis.stats import weight_columns
+from ..data import load_splits
+from ..models import deep_mlp, new_generator
+from ..nn import BatchNorm1d
+from ..runs import get as get_run
 from .explorer import Control, as_html, live, static_explorer
-from .models import deep_mlp, new_generator
-from .nn import BatchNorm1d
 from .plots import REFERENCE_COLOR, layer_color, plot_hist, smooth, use_style
-from .runs import get as get_run
-from .stats import weight_columns
 
 # ---------------------------------------------------------------------------
 # 1. normalization: one batch, one moving example
@@ -192,9 +192,9 @@ INIT_GAINS = (0.5, 1.0, 5 / 3, 2.0, 3.0)
 
 
 def init_diagnosis(gain: float, batchnorm: bool):
-    """:func:`makemore.stats.diagnose` of a fresh :func:`~makemore.models.deep_mlp`
+    """:func:`makemore.analysis.stats.diagnose` of a fresh :func:`~makemore.models.deep_mlp`
     on the lecture's first minibatch (the generator the net was built with)."""
-    from .stats import diagnose
+    from ..analysis.stats import diagnose
 
     splits = load_splits()  # cached in memory by the data module
     g = new_generator()
@@ -291,7 +291,7 @@ SMOOTH = 10  # records (of 100 steps each) averaged for the curves
 # here until the registry has it, then the explorer reads ``RUNS[name].label``.
 def run_label(name: str) -> str:
     """``deep_bn_g1.67_lr0.03`` -> ``BatchNorm, gain 1.67, lr 0.03``."""
-    from .runs import RUNS
+    from ..runs import RUNS
 
     return RUNS[name].label
 
@@ -343,7 +343,7 @@ def training_widget(names: Sequence[str] | None = None):
     """Live: any deep run of the book that is in the run cache, any recorded step."""
     import ipywidgets as widgets
 
-    from .runs import DEEP_BN, RUNS, is_cached
+    from ..runs import DEEP_BN, RUNS, is_cached
 
     names = list(names or [n for n in RUNS if n.startswith("deep_") and is_cached(n)]
                  or [DEEP_BN])

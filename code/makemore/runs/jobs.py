@@ -3,9 +3,9 @@
 A :class:`RunSpec` says everything that decides a run's numbers: the network
 (``builder`` with its typed arguments), the SGD schedule, the seed and the
 trainer. :func:`train_job` trains a list of specs as one job -- the lecture's
-plain loop one by one, or :mod:`makemore.fast` all at once -- and returns what
+plain loop one by one, or :mod:`makemore.engine.fast` all at once -- and returns what
 the run cache stores for each. The book's runs themselves are declared in
-:mod:`makemore.registry`, which is *not* part of the code the cache keys on:
+:mod:`makemore.runs.registry`, which is *not* part of the code the cache keys on:
 a new title or a new grid entry retrains nothing else.
 
 Introduced in the chapter "Experiments" (the grid), used by every chapter that
@@ -24,11 +24,11 @@ from typing import Callable
 
 import torch
 
-from . import TRAINING_MODULES, fingerprint
-from .data import Splits
-from .models import SEED, deep_mlp, mlp, new_generator
-from .nn import Sequential
-from .train import STEPS, History, calibrate, evaluate
+from .. import TRAINING_MODULES, fingerprint
+from ..data import Splits
+from ..models import SEED, deep_mlp, mlp, new_generator
+from ..nn import Sequential
+from ..train import STEPS, History, calibrate, evaluate
 
 BUILDERS = ("mlp", "deep_mlp")
 TRAINERS = ("fast", "plain")
@@ -66,7 +66,7 @@ class RunSpec:
     steps: int = STEPS
     seed: int = SEED
     ud_every: int = 100  # record update:data ratios every this many steps (0: never)
-    # "fast": makemore.fast (compiled, vectorized); "plain": makemore.train.train, the
+    # "fast": makemore.engine.fast (compiled, vectorized); "plain": makemore.train.train, the
     # lecture's own loop, bit for bit
     trainer: str = "fast"
     title: str = ""
@@ -126,9 +126,9 @@ def cost(specs: list[RunSpec]) -> float:
 def _stackable(a: RunSpec, b: RunSpec) -> bool:
     """Can ``a`` and ``b`` train in one job? The same trainer, architecture and
     schedule; the fast trainer takes a learning rate per model, the plain loop one
-    for all, and stacks only the MLPs whose backward :mod:`makemore.backprop` writes."""
-    from . import backprop
-    from .functional import same_architecture
+    for all, and stacks only the MLPs whose backward :mod:`makemore.engine.backprop` writes."""
+    from ..engine import backprop
+    from ..engine.functional import same_architecture
 
     if a.trainer != b.trainer or (a.steps, a.decay_step, a.ud_every) != (b.steps, b.decay_step,
                                                                          b.ud_every):
@@ -180,7 +180,7 @@ def train_job(specs: list[RunSpec], splits: Splits,
 
     The specs must form one group (:func:`groups`): the fast trainer trains them
     vectorized, the plain loop as one stack of MLPs
-    (:func:`makemore.backprop.train_plain_many`, bit-identical to :func:`makemore.train.train`).
+    (:func:`makemore.engine.backprop.train_plain_many`, bit-identical to :func:`makemore.train.train`).
     ``progress`` is called with the steps done by the job (summed over its runs).
     Each record's ``meta["job"]`` says which job trained it: an id, the member
     runs, the trainer and the job's wall time (training and evaluation).
@@ -191,14 +191,14 @@ def train_job(specs: list[RunSpec], splits: Splits,
     # the trainers report steps per model; the job reports them summed over its runs
     each = None if progress is None else (lambda done: progress(done * len(specs)))
     if specs[0].trainer == "fast":
-        from .fast import train_many
+        from ..engine.fast import train_many
 
         s0 = specs[0]
         hists = train_many(models, splits.Xtr, splits.Ytr, steps=s0.steps,
                            lrs=[s.lr for s in specs], decay_step=s0.decay_step,
                            generators=gens, ud_every=s0.ud_every, progress=each)
     else:
-        from .backprop import train_plain_many
+        from ..engine.backprop import train_plain_many
 
         # bit-identical to train.train (the lecture's loop) for each, less Python around it
         hists = train_plain_many(models, splits.Xtr, splits.Ytr, steps=specs[0].steps,

@@ -15,14 +15,15 @@ import re
 from dataclasses import dataclass
 
 import torch
+from IPython.display import Markdown
 
-from .data import Splits
-from .models import SEED, deep_mlp, mlp, new_generator, num_params
-from .nn import BatchNorm1d, Embedding, Flatten, Linear, Module, Sequential, Tanh
-from .runs import Run
-from .sample import sample
-from .stats import backward_stats, forward_stats, linear_stats, weight_grad_stats
-from .train import History, split_loss, train
+from ..analysis.stats import backward_stats, forward_stats, linear_stats, weight_grad_stats
+from ..data import Splits
+from ..models import SEED, deep_mlp, mlp, new_generator, num_params
+from ..nn import BatchNorm1d, Embedding, Flatten, Linear, Module, Sequential, Tanh
+from ..runs import Run
+from ..sample import sample
+from ..train import History, split_loss, train
 
 NOTEBOOK_REPO = "karpathy/nn-zero-to-hero"
 NOTEBOOK_PATH = "lectures/makemore/makemore_part3_bn.ipynb"
@@ -136,6 +137,20 @@ VIDEO: dict[str, str] = {
     "deep + BatchNorm, biases kept": "47551",
 }
 
+def video_step0(loss0: float, loss0_fixed: float) -> dict[str, Markdown]:
+    """The video's step-0 printouts before and after the softmax fix
+    (:data:`VIDEO`) as Markdown, ``loss0`` and ``loss0-fixed``, after
+    checking that this build's two losses print the same at the two decimals the video
+    shows; a ``ValueError`` says which does not."""
+    labels = {"loss0": "initial loss, original MLP", "loss0-fixed": "initial loss, softmax fixed"}
+    ours = {"loss0": f"{loss0:.2f}", "loss0-fixed": f"{loss0_fixed:.2f}"}
+    wrong = [f"{k}: {ours[k]}, the video {VIDEO[label]}" for k, label in labels.items()
+             if ours[k] != VIDEO[label]]
+    if wrong:
+        raise ValueError(f"step-0 losses differ from the video's: {'; '.join(wrong)}")
+    return {k: Markdown(VIDEO[label]) for k, label in labels.items()}
+
+
 # What each printout is, for the tables.
 CELLS: dict[int, str] = {
     6: "parameters of the BatchNorm MLP", 7: "BatchNorm MLP: minibatch loss every 10,000 steps",
@@ -199,7 +214,7 @@ def mlp_printout(run: Run) -> dict[int, str]:
 
 def bonus_printout() -> dict[int, str]:
     """Cells 23-24, the notebook's bonus (not covered in the video), from
-    :func:`makemore.stats.linear_stats` with the lecture's seed."""
+    :func:`makemore.analysis.stats.linear_stats` with the lecture's seed."""
     a = linear_stats(generator=new_generator(SEED))
     s = linear_stats(batchnorm=True, generator=new_generator(SEED))
     return {

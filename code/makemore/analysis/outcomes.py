@@ -1,14 +1,14 @@
 """How the trained runs of the grid ended: final losses, divergence, health, cost.
 
 The chapter "Experiments" trains the lecture's six-layer network for 200,000 steps over
-a grid (:func:`makemore.registry.grid`): two *arms*, the gain at learning rate 0.1 and
+a grid (:func:`makemore.runs.registry.grid`): two *arms*, the gain at learning rate 0.1 and
 the learning rate at gain 5/3, each with and without BatchNorm. This module reads the
 trained runs back and answers the chapter's questions about them: did a run diverge
 (and at which step), how far apart are the final losses along an arm, how healthy are
 the ``tanh`` layers of a trained network, and what did a run cost in its training job.
-Its tables come out as :func:`makemore.tables.markdown`; the numbers the prose quotes
+Its tables come out as :func:`makemore.show.tables.markdown`; the numbers the prose quotes
 come out as dicts for :func:`makemore.book.glue_all` (text as ``Markdown``, for
-``{glue:md}``). Its figures are in :mod:`makemore.grid_plots`.
+``{glue:md}``). Its figures are in :mod:`makemore.show.grid_plots`.
 """
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ from dataclasses import dataclass
 import torch
 from IPython.display import Markdown
 
-from . import models, runs, stats, tables
-from .data import Splits
-from .nn import Linear, Sequential, Tanh
-from .runs import Run
+from .. import models, runs
+from ..data import Splits
+from ..nn import Linear, Sequential, Tanh
+from ..runs import Run
+from ..show import tables
+from . import stats
 
 ARMS = ("gain", "lr")  # the two arms of the grid: what varies along each
 ARM_LR = 0.1  # the learning rate of the gain arm
@@ -92,7 +94,7 @@ class TanhHealth:
 
 
 def tanh_health(run: Run, splits: Splits, examples: int = 1000) -> TanhHealth:
-    """One diagnostic pass (:func:`makemore.stats.diagnose`) of ``examples`` training
+    """One diagnostic pass (:func:`makemore.analysis.stats.diagnose`) of ``examples`` training
     examples through the trained network: saturation and dead neurons per ``tanh``."""
     d = stats.diagnose(run.model, splits.Xtr, splits.Ytr, batch_size=examples,
                        generator=torch.Generator().manual_seed(0))

@@ -20,7 +20,7 @@ import copy
 
 import torch
 
-from .nn import BatchNorm1d, Linear, Module, Sequential
+from ..nn import BatchNorm1d, Linear, Module, Sequential
 
 
 def batchnorm_scale_shift(bn: BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,28 +114,6 @@ def scale_numbers(scales: list[torch.Tensor]) -> dict[str, float]:
     hidden = torch.cat(scales[:-1])
     return {"s-hid-min": hidden.min().item(), "s-hid-max": hidden.max().item(),
             "s-out-min": scales[-1].min().item(), "s-out-max": scales[-1].max().item()}
-
-
-def plot_scales(scales: list[torch.Tensor], ax=None):
-    """A strip plot of the factors ``|s_j|``, one column per BatchNorm, one dot per
-    feature, on a log scale (chapter "Exercises", E02). Returns the ``Axes``."""
-    import matplotlib.pyplot as plt
-
-    from . import plots
-
-    plots.use_style()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(9, 3.5), layout="constrained")
-    gen = torch.Generator().manual_seed(0)  # horizontal jitter only
-    for k, s in enumerate(scales, start=1):
-        x = k + 0.15 * (torch.rand(len(s), generator=gen) - 0.5)
-        ax.plot(x, s.numpy(), ".", color=plots.layer_color(k), alpha=0.7)
-    ax.set_yscale("log")
-    ax.set_xticks(range(1, len(scales) + 1),
-                  [f"BatchNorm {k}" for k in range(1, len(scales) + 1)])
-    ax.set_ylabel(r"$|s_j|$ (log scale)")
-    ax.set_title("per-feature scale folded into each Linear layer")
-    return ax
 
 
 @torch.no_grad()

@@ -2,9 +2,9 @@
 
 A chapter asks for a run by name (``runs.get("kaiming")``); the first caller
 trains it, everyone after that loads it. A run's file is named after its key
-(:meth:`makemore.jobs.RunSpec.key`: configuration + training code), so editing a
+(:meth:`makemore.runs.jobs.RunSpec.key`: configuration + training code), so editing a
 layer or the trainer retrains, while editing a plot or a title does not.
-``python -m makemore pretrain`` (:mod:`makemore.pretrain`) trains every missing
+``python -m makemore pretrain`` (:mod:`makemore.runs.pretrain`) trains every missing
 run up front. Introduced in the MLP chapter (``runs.get("original")``).
 """
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import torch
 
-from .data import REPO_ROOT, Splits, load_splits
+from ..data import REPO_ROOT, Splits, load_splits
+from ..models import new_generator
+from ..nn import Sequential
+from ..train import History
 from .jobs import RunSpec, train_job
-from .models import new_generator
-from .nn import Sequential
 from .registry import DEEP_BN, GAINS, LECTURE, LRS, RUNS  # noqa: F401 -- the chapters' names
-from .train import History
 
 CACHE_ENV = "MAKEMORE_CACHE"
 NO_TRAIN_ENV = "MAKEMORE_NO_TRAIN"  # set: a missing run is an error instead of a training job
@@ -189,7 +189,7 @@ def is_cached(name: str) -> bool:
 
 
 def train_and_save(specs: list[RunSpec], splits: Splits | None = None, progress=None) -> None:
-    """Train ``specs`` as one job (:func:`makemore.jobs.train_job`) and cache them."""
+    """Train ``specs`` as one job (:func:`makemore.runs.jobs.train_job`) and cache them."""
     splits = load_splits() if splits is None else splits
     # paths now, before training: the code that trains is the code the key describes
     paths = [path_of(s) for s in specs]
@@ -225,7 +225,7 @@ def get(name: str) -> Run:
     return load(spec, path)
 
 
-def jobs(names: list[str] | None = None) -> dict[str, Job]:
+def recorded_jobs(names: list[str] | None = None) -> dict[str, Job]:
     """The recorded jobs of the cached runs ``names`` (default: every run), by job id."""
     out: dict[str, Job] = {}
     for name in names or list(RUNS):

@@ -2,7 +2,7 @@
 
 Declared here, outside the modules the run cache keys on
 (:data:`makemore.TRAINING_MODULES`): a run's key is its configuration plus the
-training code (:meth:`makemore.jobs.RunSpec.key`), so editing a title here or
+training code (:meth:`makemore.runs.jobs.RunSpec.key`), so editing a title here or
 adding a run retrains nothing else. Chapters read ``runs.RUNS`` (re-exported by
 :mod:`makemore.runs`); the MLP chapter introduces the first of them.
 """

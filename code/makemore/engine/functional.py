@@ -8,14 +8,14 @@ layer's kind and flags) and runs the same ops as :mod:`makemore.nn`, in the same
 order, on tensors given as arguments.
 
 Introduced for the fast trainer of the pre-trained runs (chapter "Reproduction",
-section "How the book trains fast"); :mod:`makemore.fast` and
-:mod:`makemore.backprop` build on it.
+section "How the book trains fast"); :mod:`makemore.engine.fast` and
+:mod:`makemore.engine.backprop` build on it.
 """
 from __future__ import annotations
 
 import torch
 
-from .nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
+from ..nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
 
 # the layers with a functional form, by exact type: a subclass may change the math
 LAYER_KINDS = {Embedding: "embedding", Flatten: "flatten", Linear: "linear",
@@ -50,7 +50,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_stat, eps, momentum,
     """:class:`makemore.nn.BatchNorm1d` in training mode, op for op (and in its order),
     over the batch dim ``dim``; ``gamma`` and ``beta`` shaped to broadcast against
     ``x``. Returns the output, the new running statistics (mean, then var or std)
-    and, for a backward pass written by hand (:mod:`makemore.backprop`), the
+    and, for a backward pass written by hand (:mod:`makemore.engine.backprop`), the
     divisor ``s`` and ``xhat = (x - mean) / s``."""
     xmean = x.mean(dim, keepdim=True)
     if track_std:
@@ -84,7 +84,7 @@ def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[to
     ``features_first``: from the Flatten layer on, carry the activations transposed,
     (features, batch) instead of (batch, features): ``W.T @ x`` for ``x @ W``, BatchNorm
     over dim 1. The same numbers up to rounding (the compiled trainer's choice: see
-    :func:`makemore.fast._compiled_step`); the logits come back (batch, vocab) either way."""
+    :func:`makemore.engine.fast._compiled_step`); the logits come back (batch, vocab) either way."""
     params, buffers = iter(params), iter(buffers)
     new_buffers: list[torch.Tensor] = []
     transposed = False  # is x (features, batch)?

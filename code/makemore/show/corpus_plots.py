@@ -1,8 +1,8 @@
-"""Figures of the statistics of :mod:`makemore.corpus`: how long names are, which letters
+"""Figures of the statistics of :mod:`makemore.analysis.corpus`: how long names are, which letters
 they use, and how the names a network samples compare with the real ones.
 
 Every function draws into ``ax`` (or ``axs``) when given and otherwise into a new figure,
-and returns what it drew on, like :mod:`makemore.plots`, whose style and colors it uses.
+and returns what it drew on, like :mod:`makemore.show.plots`, whose style and colors it uses.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-from . import corpus, plots
+from ..analysis import corpus
+from . import plots
 
 
 def plot_lengths(words: Sequence[str], ax: Axes | None = None) -> Axes:

@@ -1,7 +1,7 @@
 """A network's four diagnostic pictures reduced to a handful of numbers.
 
 The lecture reads its pictures (activations, their gradients, the weights' gradients,
-the update:data ratios; :mod:`makemore.stats`) by eye: is the spread steady from layer
+the update:data ratios; :mod:`makemore.analysis.stats`) by eye: is the spread steady from layer
 to layer, how much is saturated, does one weight matrix stick out, do the updates sit
 near a thousandth of the data? The functions here answer those questions with numbers,
 as dictionaries whose keys the prose of a chapter quotes (``glue_all(prefix, numbers)``)
@@ -69,14 +69,14 @@ def numbers(forward: Sequence[LayerStats], backward: Sequence[LayerStats],
 
 
 def diagnosis_numbers(d: Diagnosis) -> dict[str, float]:
-    """:func:`numbers` of a :func:`makemore.stats.diagnose` pass, and its ``loss``."""
+    """:func:`numbers` of a :func:`makemore.analysis.stats.diagnose` pass, and its ``loss``."""
     return numbers(d.forward, d.backward, d.weights) | {"loss": d.loss}
 
 
 def training_numbers(lossi: torch.Tensor, ud: torch.Tensor, n: int = TAIL
                      ) -> dict[str, float]:
     """A short run's loss and update:data ratios (plot 4), from its ``lossi`` and the
-    ``(steps, weight matrices)`` ratios of :func:`makemore.stats.update_ratios`.
+    ``(steps, weight matrices)`` ratios of :func:`makemore.analysis.stats.update_ratios`.
 
     Keys: ``loss`` (mean of the last ``n`` steps); the mean log10 update:data over the
     last ``n`` steps of ``C`` (``ud-C``), of the hidden weights (``ud-hidden-min``,
@@ -129,7 +129,7 @@ def full_run_numbers(ud: torch.Tensor, steps: torch.Tensor, decay_step: int,
                      ) -> dict[str, float | int]:
     """The update:data ratios of a long run with a learning-rate drop, in numbers.
 
-    ``ud``: ``(records, weight matrices)`` from :func:`makemore.stats.update_ratios`,
+    ``ud``: ``(records, weight matrices)`` from :func:`makemore.analysis.stats.update_ratios`,
     recorded at ``steps``. Keys: the hidden weights' mean over the first 1,000 steps
     (``hidden-early``), the ``window`` steps before ``decay_step`` (``hidden-before``) and
     the last ``window`` steps (``hidden-after``); ``drop``, before minus after; ``C-before``

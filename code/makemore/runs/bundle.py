@@ -36,8 +36,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from . import TRAINING_MODULES, __version__, fingerprint
-from .data import DataError
+from .. import TRAINING_MODULES, __version__, fingerprint
+from ..data import DataError
 
 ARCHIVE, MANIFEST = "runs.tar.gz", "manifest.json"
 FORMAT = 1
@@ -104,7 +104,7 @@ def pack(out_dir: str | Path, log=print) -> dict:
     in ``out_dir``; return the manifest. The same cache always packs to the same bytes."""
     import torch
 
-    from . import runs
+    from . import cache as runs
 
     missing = [n for n in runs.RUNS if not runs.is_cached(n)]
     if missing:
@@ -215,7 +215,7 @@ def fetch(source: str | None = None, other_code: bool = False, log=print) -> lis
 
     Every sha256 is checked before the cache is touched. ``other_code=True`` installs
     the runs of a bundle made by other training code under this code's keys."""
-    from . import runs
+    from . import cache as runs
 
     source = source or default_url()
     cache = runs.cache_dir()

@@ -2,7 +2,7 @@
 of random logits, the hockey stick, the hidden layer's histograms and saturation maps.
 
 Each is one call from a chapter ("The MLP", "The initial loss", "Tanh saturation"),
-drawn in the book's style (:mod:`makemore.plots`) from what :mod:`makemore.initialization`
+drawn in the book's style (:mod:`makemore.show.plots`) from what :mod:`makemore.analysis.initialization`
 computes. Functions that draw one plot take an ``ax`` and return it; those that lay out
 several panels return the ``Figure``.
 """
@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..analysis.initialization import FirstStep, random_logits_loss
+from ..analysis.stats import window_means
 from . import plots
-from .initialization import FirstStep, random_logits_loss
-from .stats import window_means
 
 
 def _dashed(ax: Axes, y: float | None = None, x: float | None = None,
@@ -132,7 +132,7 @@ def plot_tanh_gradient(threshold: float = 0.99, xmax: float = 5.0) -> Axes:
 
 
 def plot_saturation_maps(hs: Mapping[str, torch.Tensor]) -> Figure:
-    """:func:`makemore.plots.plot_saturation` side by side, one panel per titled ``h``.
+    """:func:`makemore.show.plots.plot_saturation` side by side, one panel per titled ``h``.
     Introduced in "Tanh saturation"."""
     plots.use_style()
     fig, axs = plt.subplots(1, len(hs), figsize=(9, 2.8), layout="constrained", squeeze=False)

@@ -19,8 +19,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .stats import DEAD, Diagnosis, LayerStats, ParamStats, matmul_std, window_means
-from .train import learning_rate
+from ..analysis.stats import DEAD, Diagnosis, LayerStats, ParamStats, matmul_std, window_means
+from ..train import learning_rate
 
 FIGSIZE = (9, 3.5)  # one plot across a book page
 
@@ -198,7 +198,7 @@ def plot_hist(stats_list: Sequence[LayerStats | ParamStats], title: str,
 
 
 def plot_diagnosis(d: Diagnosis, figsize: tuple[float, float] = (9, 10)) -> Figure:
-    """Plots 1, 2 and 3 of a :func:`makemore.stats.diagnose` pass, stacked."""
+    """Plots 1, 2 and 3 of a :func:`makemore.analysis.stats.diagnose` pass, stacked."""
     use_style()
     fig, axs = plt.subplots(3, 1, figsize=figsize, layout="constrained")
     plot_hist(d.forward, "activation distribution", axs[0], xlabel="activation")
@@ -279,7 +279,7 @@ def plot_matmul_hists(x: torch.Tensor, w: torch.Tensor, scales: dict[str, float]
 
 def plot_depth_stds(stds: dict[float, Sequence[float]], ax: Axes | None = None) -> Axes:
     """Std of the tanh output after each layer, one curve per gain: ``stds[gain]`` as
-    :func:`makemore.stats.depth_stds` returns it. Introduced in "Kaiming initialization"."""
+    :func:`makemore.analysis.stats.depth_stds` returns it. Introduced in "Kaiming initialization"."""
     ax = axes(ax, figsize=(9, 3.2))
     for k, (gain, s) in enumerate(stds.items()):
         ax.plot(range(1, len(s) + 1), s, "o-", color=layer_color(k + 1),

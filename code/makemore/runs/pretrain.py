@@ -1,7 +1,7 @@
 """``python -m makemore pretrain``: train every missing run of the book, on all cores.
 
 Runs of one architecture train together as one vectorized job
-(:func:`makemore.jobs.groups`); the jobs start longest first, so the short
+(:func:`makemore.runs.jobs.groups`); the jobs start longest first, so the short
 plain-loop MLP rows fill the gaps at the end and both cores stay busy to the
 end. Each job runs in its own process with one thread. While they run, a
 terminal shows one live line per job (runs, steps done, model-steps/s, ETA) and
@@ -22,9 +22,17 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .cache import (
+    RUNS,
+    RunCacheError,
+    UnknownRunError,
+    cache_dir,
+    cache_lock,
+    load,
+    path_of,
+    train_and_save,
+)
 from .jobs import RunSpec, cost, groups
-from .runs import RUNS, RunCacheError, UnknownRunError, cache_dir, cache_lock, load, path_of
-from .runs import train_and_save
 
 LOG_EVERY = 30.0  # seconds between two status blocks in a log
 REDRAW_EVERY = 0.5  # seconds between two redraws on a terminal
@@ -56,7 +64,7 @@ def missing(names: list[str] | None = None, log=print) -> list[RunSpec]:
 
 
 def plan(specs: list[RunSpec]) -> list[list[RunSpec]]:
-    """The jobs, longest first (:func:`makemore.jobs.cost`)."""
+    """The jobs, longest first (:func:`makemore.runs.jobs.cost`)."""
     return sorted(groups(specs), key=cost, reverse=True)
 
 

@@ -29,10 +29,10 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ..nn import BatchNorm1d, Module, Sequential
+from ..train import PROGRESS_EVERY, History, ProgressFn, learning_rate
 from .fast import CHUNK, minibatch_indices
 from .functional import LAYER_KINDS, batchnorm_forward, same_architecture
-from .nn import BatchNorm1d, Module, Sequential
-from .train import PROGRESS_EVERY, History, ProgressFn, learning_rate
 
 aten = torch.ops.aten
 
@@ -209,7 +209,7 @@ def train_plain_many(models: list[Sequential], X: torch.Tensor, Y: torch.Tensor,
     (on the CPU they run the same kernels tensor by tensor), and the losses stay
     tensors until the end. A model that :func:`supports` refuses trains alone, its
     gradients from ``autograd.grad``. The loss-log MLP rows train with it
-    (:func:`makemore.jobs.train_job`).
+    (:func:`makemore.runs.jobs.train_job`).
     ``progress`` is called with the steps done (per model).
     """
     if len(generators) != len(models):

@@ -19,9 +19,11 @@ import torch
 import torch.nn.functional as F
 from IPython.display import Markdown
 
-from . import models, stats, tables
-from .data import Splits
-from .nn import Sequential
+from .. import models
+from ..data import Splits
+from ..nn import Sequential
+from ..show import tables
+from . import stats
 
 MLP_PARAMS = ("C", "W1", "b1", "W2", "b2")  # the lecture's names, in `parameters()` order
 HIDDEN_PRE, HIDDEN = 2, 3  # layers of the MLP: [Embedding, Flatten, Linear, Tanh, Linear]
@@ -75,22 +77,6 @@ def logit_summary(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, floa
             "logit-range": (logits.max(1).values - logits.min(1).values).mean().item(),
             "pmax": probs.max(1).values.mean().item(),
             "pcorrect": probs[torch.arange(len(targets)), targets].median().item()}
-
-
-def video_step0(loss0: float, loss0_fixed: float) -> dict[str, Markdown]:
-    """The video's step-0 printouts before and after the softmax fix
-    (:data:`makemore.lecture.VIDEO`) as Markdown, ``loss0`` and ``loss0-fixed``, after
-    checking that this build's two losses print the same at the two decimals the video
-    shows; a ``ValueError`` says which does not."""
-    from .lecture import VIDEO
-
-    labels = {"loss0": "initial loss, original MLP", "loss0-fixed": "initial loss, softmax fixed"}
-    ours = {"loss0": f"{loss0:.2f}", "loss0-fixed": f"{loss0_fixed:.2f}"}
-    wrong = [f"{k}: {ours[k]}, the video {VIDEO[label]}" for k, label in labels.items()
-             if ours[k] != VIDEO[label]]
-    if wrong:
-        raise ValueError(f"step-0 losses differ from the video's: {'; '.join(wrong)}")
-    return {k: Markdown(VIDEO[label]) for k, label in labels.items()}
 
 
 def mean_loss(lossi: torch.Tensor, start: int = 0, stop: int | None = None) -> float:
@@ -230,7 +216,7 @@ def vs_lecture(name: str, before: str | None = None) -> dict[str, float]:
     ``{split}-delta`` (this build minus the lecture, rounded to the 4 decimals shown:
     never ``-0.0000``). With ``before``, the run it improves on: ``{split}-before`` and
     ``{split}-gain`` (before minus this run). Introduced in "The MLP"."""
-    from . import runs
+    from .. import runs
 
     if name not in runs.LECTURE:
         raise KeyError(f"{name!r} is not a row of the lecture's loss log; "
@@ -256,7 +242,7 @@ def lecture_rows(names: Sequence[str]) -> list[list]:
     """One row per run (for :data:`LECTURE_HEADER`): its loss-log title, this build's
     losses, the lecture's as it logged them (``2.07`` stays ``2.07``) and the
     differences."""
-    from . import runs
+    from .. import runs
 
     rows = []
     for name in names:
@@ -269,5 +255,5 @@ def lecture_rows(names: Sequence[str]) -> list[list]:
 
 
 def lecture_table(names: Sequence[str]) -> Markdown:
-    """:func:`lecture_rows` as a Markdown table (:func:`makemore.tables.markdown`)."""
+    """:func:`lecture_rows` as a Markdown table (:func:`makemore.show.tables.markdown`)."""
     return tables.markdown(lecture_rows(names), LECTURE_HEADER, align="lrrrrrr")

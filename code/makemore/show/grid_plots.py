@@ -1,8 +1,8 @@
 """The figures of the experiments' grid: final losses, loss curves, update:data by gain.
 
 Each function draws one figure of the chapter "Experiments" from the trained runs of
-the grid (:func:`makemore.outcomes.grid_runs`) in the book's style
-(:mod:`makemore.plots`) and returns it; the chapter calls it and ``plt.show()``.
+the grid (:func:`makemore.analysis.outcomes.grid_runs`) in the book's style
+(:mod:`makemore.show.plots`) and returns it; the chapter calls it and ``plt.show()``.
 Without BatchNorm is blue circles, with BatchNorm orange squares, in every figure.
 """
 from __future__ import annotations
@@ -11,8 +11,9 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from . import outcomes, plots, registry, stats
-from .runs import Run
+from ..analysis import outcomes, stats
+from ..runs import Run, registry
+from . import plots
 
 # the two networks of the grid, as every figure of the chapter draws them
 NETWORK_STYLE = {False: dict(marker="o", color=plots.PALETTE[0], label="no BatchNorm"),
@@ -65,7 +66,7 @@ def final_losses(grid: dict[str, Run]) -> Figure:
 
 
 def loss_at_extremes(grid: dict[str, Run], window: int = 1000) -> Figure:
-    """Training loss (means over ``window`` steps, :func:`makemore.stats.window_means`)
+    """Training loss (means over ``window`` steps, :func:`makemore.analysis.stats.window_means`)
     at the two ends of each arm (:data:`EXTREMES`: solid, dashed), without and with
     BatchNorm. A window with a non-finite loss has no mean: a diverged curve stops."""
     fig, axs = _two_panels()
@@ -85,7 +86,7 @@ def loss_at_extremes(grid: dict[str, Run], window: int = 1000) -> Figure:
 
 def weight_ud_by_gain(grid: dict[str, Run], batchnorm: bool = True) -> Axes:
     """Mean log10 update:data of the Linear weights during training, one curve per gain
-    of the gain arm (:func:`makemore.outcomes.mean_weight_ud`), with the lecture's -3."""
+    of the gain arm (:func:`makemore.analysis.outcomes.mean_weight_ud`), with the lecture's -3."""
     plots.use_style()
     _, ax = plt.subplots(figsize=(9, 3.4), layout="constrained")
     for k, (gain, run) in enumerate(outcomes.arm(grid, batchnorm, "gain")):

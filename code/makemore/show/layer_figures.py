@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from . import nn
+from .. import nn
+from ..analysis.stats import LinearStats, layer_blocks
 from .plots import PALETTE, layer_color, use_style
-from .stats import LinearStats, layer_blocks
 
 PARAM_KINDS = ("weights", "biases", "BatchNorm")
 
@@ -125,7 +125,7 @@ def scale_sweep(scales: Sequence[float], plain: Sequence[LinearStats],
                 normed: Sequence[LinearStats], fan_in: int = 1000) -> Figure:
     """Log-log: std of a Linear layer's output (left) and of its input's gradient
     (right) against the weights' scale, without and with a normalization after it
-    (:func:`makemore.stats.linear_stats`); dashed: ``1/sqrt(fan_in)``. Chapter "BatchNorm"."""
+    (:func:`makemore.analysis.stats.linear_stats`); dashed: ``1/sqrt(fan_in)``. Chapter "BatchNorm"."""
     use_style()
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     for ax, field, title in ((axs[0], "out", "std of the output"),
@@ -139,3 +139,22 @@ def scale_sweep(scales: Sequence[float], plain: Sequence[LinearStats],
         ax.set_title(title)
     axs[0].legend()
     return fig
+
+
+def plot_scales(scales: list[torch.Tensor], ax=None):
+    """A strip plot of the factors ``|s_j|``, one column per BatchNorm, one dot per
+    feature, on a log scale (chapter "Exercises", E02), from
+    :func:`makemore.engine.fold.batchnorm_scales`. Returns the ``Axes``."""
+    use_style()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.5), layout="constrained")
+    gen = torch.Generator().manual_seed(0)  # horizontal jitter only
+    for k, s in enumerate(scales, start=1):
+        x = k + 0.15 * (torch.rand(len(s), generator=gen) - 0.5)
+        ax.plot(x, s.numpy(), ".", color=layer_color(k), alpha=0.7)
+    ax.set_yscale("log")
+    ax.set_xticks(range(1, len(scales) + 1),
+                  [f"BatchNorm {k}" for k in range(1, len(scales) + 1)])
+    ax.set_ylabel(r"$|s_j|$ (log scale)")
+    ax.set_title("per-feature scale folded into each Linear layer")
+    return ax

@@ -7,7 +7,7 @@ layer), so most of a step's millisecond is *overhead*, not math. This module
 removes the overhead without changing the math:
 
 1. **A pure function of the tensors.** The model's layer list is turned into a
-   "plan" (layer kinds and their flags), and :mod:`makemore.functional` runs the
+   "plan" (layer kinds and their flags), and :mod:`makemore.engine.functional` runs the
    same ops as :mod:`makemore.nn` on tensors passed in, returning the new
    BatchNorm running statistics instead of assigning them.
 2. **Gradients by transformation.** ``torch.func.grad_and_value`` turns
@@ -42,9 +42,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..nn import Sequential
+from ..train import PROGRESS_EVERY, History, ProgressFn, default_device, learning_rate
 from .functional import bn_buffers, functional_forward, layer_plan, same_architecture
-from .nn import Sequential
-from .train import PROGRESS_EVERY, History, ProgressFn, default_device, learning_rate
 
 # Minibatch indices are drawn this many steps at a time: one call instead of one per
 # step, with memory bounded (10,000 x 32 int64 = 2.5 MB per model). Drawing a
@@ -114,7 +114,7 @@ def _make_step(plan: tuple, batched: bool, features_first: bool = False) -> Call
     """``step(params, buffers, X, Y, ix, neg_lr) -> (params, buffers, log10 losses)``
     runs ``len(ix)`` SGD steps with the minibatches ``X[ix[k]], Y[ix[k]]`` and the
     learning rates ``-neg_lr[k]``; ``params`` and ``buffers`` are lists of tensors.
-    ``features_first``: see :func:`makemore.functional.functional_forward`."""
+    ``features_first``: see :func:`makemore.engine.functional.functional_forward`."""
 
     def loss_fn(params, buffers, X, Y, ix):
         logits, new_buffers = functional_forward(plan, params, buffers, X[ix], features_first)
@@ -241,7 +241,7 @@ def _give_up_compiling(e: Exception) -> None:
     global _compile_failed
     _compile_failed = True
     first = (str(e).strip().splitlines() or [""])[0][:160]
-    print(f"makemore.fast: torch.compile failed ({type(e).__name__}: {first}); "
+    print(f"makemore.engine.fast: torch.compile failed ({type(e).__name__}: {first}); "
           f"training eagerly in this process (same math, slower)", file=sys.stderr)
 
 

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from IPython.display import Markdown
 
-from . import tables
-from .data import BOUNDARY, Splits, Vocab, build_dataset
-from .nn import Sequential
+from ..data import BOUNDARY, Splits, Vocab, build_dataset
+from ..nn import Sequential
+from ..show import tables
 
 SHORT = 3  # "short" names: this many characters or fewer (chapter "Sampling")
 LONG = 10  # "long" names: this many characters or more
@@ -81,7 +81,7 @@ def letter_summary(words: Sequence[str], k: int = 5) -> dict[str, object]:
 
 
 def vocab_grid(vocab: Vocab, cols: int = 9) -> tuple[list[list[str]], list[str]]:
-    """``itos`` as a grid for :func:`makemore.tables.markdown`: the token in row ``r``
+    """``itos`` as a grid for :func:`makemore.show.tables.markdown`: the token in row ``r``
     and column ``+c`` has index ``r + c`` (chapter "Data"). Returns ``(rows, header)``."""
     header = ["index"] + [f"+{c}" for c in range(cols)]
     rows = []
@@ -228,7 +228,7 @@ def measure(model: Sequential, split: NameSplit, vocab: Vocab, val: float,
             n: int = 1000, seed: int | None = None) -> Samples:
     """Sample ``n`` names at once (:func:`makemore.sample.sample_batch`, the lecture's
     sampling seed unless ``seed`` is given) and measure them."""
-    from .sample import SAMPLE_SEED, sample_batch
+    from ..sample import SAMPLE_SEED, sample_batch
 
     g = torch.Generator().manual_seed(SAMPLE_SEED if seed is None else seed)
     names = strip_end(sample_batch(model, n, generator=g, vocab=vocab))

@@ -1,6 +1,6 @@
 """An explorer: one figure, a few controls, live in Jupyter and static in the book.
 
-The book's interactive sections (:mod:`makemore.interactive`) are each a function
+The book's interactive sections (:mod:`makemore.show.interactive`) are each a function
 ``draw(**values) -> Figure`` and the controls that choose ``values``. This module
 turns such a function into the two things a reader meets:
 

@@ -3,7 +3,7 @@
 The diagnostics compare networks. :func:`grid` draws one panel per network, titled
 with its name, with the axis labels only on the outer panels and, instead of one legend
 per panel, a single legend below the figure, a line per block colored as in every panel
-(:func:`makemore.plots.layer_color`). :func:`hist_grid` and :func:`ud_grid` are that
+(:func:`makemore.show.plots.layer_color`). :func:`hist_grid` and :func:`ud_grid` are that
 grid for the lecture's plots 1-3 and plot 4. :func:`table` and :func:`layer_table` show
 the same comparison as a Markdown table, one column per network. Introduced in the
 chapter "Diagnostics".
@@ -20,9 +20,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ..analysis.stats import LayerStats, ParamStats
 from . import tables
 from .plots import layer_color, plot_hist, plot_ud, use_style
-from .stats import LayerStats, ParamStats
 
 T = TypeVar("T")
 GRID_FIGSIZE = (9, 6.4)  # 2 x 3 panels across a book page
@@ -78,7 +78,7 @@ def grid(panels: Mapping[str, T], draw: Callable[[Axes, T], Any], xlabel: str,
 
 def hist_grid(stats: Mapping[str, Sequence[LayerStats | ParamStats]], xlabel: str,
               **kwargs: Any) -> Figure:
-    """Plots 1-3 for several networks: :func:`makemore.plots.plot_hist` in a
+    """Plots 1-3 for several networks: :func:`makemore.show.plots.plot_hist` in a
     :func:`grid`, the legend's blocks and labels taken from the statistics (layers or
     weight matrices). ``kwargs`` go to :func:`grid` (``sharex``, ``xlim``, ...)."""
     blocks = sorted({s.block for column in stats.values() for s in column})
@@ -90,7 +90,7 @@ def hist_grid(stats: Mapping[str, Sequence[LayerStats | ParamStats]], xlabel: st
 
 def ud_grid(ud: Mapping[str, torch.Tensor], **kwargs: Any) -> Figure:
     """Plot 4 for several networks: the ``(steps, weight matrices)`` log10 update:data
-    ratios of each (:func:`makemore.stats.update_ratios`) over the steps, in a
+    ratios of each (:func:`makemore.analysis.stats.update_ratios`) over the steps, in a
     :func:`grid` with one legend for ``C`` and the Linear weights."""
     n = max(u.shape[1] for u in ud.values())
     kwargs.setdefault("ylabel", "log10 update:data")
@@ -110,7 +110,7 @@ def panel(fig: Figure, title: str) -> Axes:
 
 def table(columns: Mapping[str, Mapping[str, Any]], corner: str = "") -> Markdown:
     """A Markdown table with one column per network: ``columns[network][row]`` is a
-    cell (:func:`makemore.tables.number` formats floats). Rows in the order of the
+    cell (:func:`makemore.show.tables.number` formats floats). Rows in the order of the
     first network's; every network must have the same rows."""
     names = list(columns)
     rows = list(columns[names[0]])

@@ -1,6 +1,6 @@
 """Forward and backward statistics: the numbers behind the lecture's diagnostic plots.
 
-Pure functions on tensors and models, no plotting (that is :mod:`makemore.plots`).
+Pure functions on tensors and models, no plotting (that is :mod:`makemore.show.plots`).
 The four diagnostics of the lecture, in the order it shows them:
 
 1. :func:`forward_stats`     -- activation distribution of every Tanh layer;
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .nn import Linear, Module, Sequential, Tanh
+from ..nn import Linear, Module, Sequential, Tanh
 
 SATURATION = 0.97  # the lecture's "saturated" for its printout: |t| > 0.97
 DEAD = 0.99  # the lecture's white-pixel test for the saturation map: |h| > 0.99

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from IPython.display import Markdown
 
-from . import tables
-from .nn import Linear, Sequential
+from ..nn import Linear, Sequential
+from ..show import tables
 
 ATTRIBUTES = ("weight", "bias", "gamma", "beta")  # the parameters of makemore.nn's layers
 

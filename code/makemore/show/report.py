@@ -27,7 +27,7 @@ TOLERANCE = 0.005
 def reproduction_table(tolerance: float = TOLERANCE) -> list[dict]:
     """One row per line of the lecture's loss log: this build's loss next to the
     lecture's, the difference and whether it is within ``tolerance``."""
-    from . import runs
+    from .. import runs
 
     rows = []
     for key, (lec_train, lec_val) in runs.LECTURE.items():
@@ -58,7 +58,7 @@ def format_table(rows: list[dict]) -> str:
 def timing_table() -> list[dict]:
     """Every cached run of the book: how it was trained, in which job (as recorded
     when it trained) and how long that job took."""
-    from . import runs
+    from .. import runs
 
     rows = []
     for name, spec in runs.RUNS.items():
@@ -75,7 +75,7 @@ def timing_table() -> list[dict]:
 
 def environment() -> dict[str, str]:
     """What this build ran on."""
-    from .train import default_device
+    from ..train import default_device
 
     return {"python": platform.python_version(), "torch": torch.__version__,
             "device": str(default_device()),
@@ -170,7 +170,7 @@ def reproduction_markdown(rows: list[dict], tolerance: float = TOLERANCE) -> Mar
 def reproduction_numbers(rows: list[dict], tolerance: float = TOLERANCE) -> dict[str, Any]:
     """The appendix's numbers: the tolerance, how many rows pass, the largest delta,
     the two-decimal row the lecture printed ("fix_softmax") and how many runs the book has."""
-    from . import runs
+    from .. import runs
 
     return {"tol": tolerance, "n-pass": sum(r["ok"] for r in rows), "n-rows": len(rows),
             "max-delta": max(abs(r["delta"]) for r in rows),
@@ -206,7 +206,7 @@ def plot_deltas(rows: list[dict], tolerance: float = TOLERANCE, ax: Axes | None 
 
 
 def video_table(ours: dict[str, str]) -> Markdown:
-    """The numbers the video showed (:data:`makemore.lecture.VIDEO`) next to ``ours``,
+    """The numbers the video showed (:data:`makemore.show.lecture.VIDEO`) next to ``ours``,
     this build's, as printed; raises if one differs."""
     from .lecture import VIDEO
 
@@ -219,8 +219,8 @@ def video_table(ours: dict[str, str]) -> Markdown:
 
 
 def printout_numbers(run, rows: list) -> dict[str, Any]:
-    """The BatchNorm MLP's printouts (``rows``: :func:`makemore.lecture.compare` of
-    :func:`makemore.lecture.mlp_printout`): its trainer and how many of the losses
+    """The BatchNorm MLP's printouts (``rows``: :func:`makemore.show.lecture.compare` of
+    :func:`makemore.show.lecture.mlp_printout`): its trainer and how many of the losses
     printed every 10,000 steps (cell 7) are the notebook's. Raises unless every printed
     number, the parameter count included, is the notebook's to the printed digit."""
     from . import lecture
