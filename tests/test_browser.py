@@ -65,7 +65,7 @@ def toc_pages() -> list[str]:
 PAGES = toc_pages()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def soup(path: Path) -> BeautifulSoup:
     return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
 
@@ -312,7 +312,8 @@ def test_tables_render_as_tables(site, page):
 
 def _ids(path: Path) -> set[str]:
     s = soup(path)
-    return {t["id"] for t in s.find_all(id=True)} | {t["name"] for t in s.find_all("a", attrs={"name": True})}
+    return ({t["id"] for t in s.find_all(id=True)}
+            | {t["name"] for t in s.find_all("a", attrs={"name": True})})
 
 
 def test_local_links_resolve(site):

@@ -34,7 +34,7 @@ def bn_variants(g: torch.Generator) -> Sequential:
 
 
 BUILDERS = {
-    **{init: (lambda init: lambda g: models.mlp(init, generator=g))(init)
+    **{init: (lambda init: lambda g: models.mlp(init, generator=g))(init)  # noqa: B023
        for init in models.MLP_INITS},
     "deep_bn": lambda g: models.deep_mlp(batchnorm=True, generator=g),
     "deep_nobn": lambda g: models.deep_mlp(batchnorm=False, generator=g),
@@ -222,7 +222,7 @@ def test_train_plain_many_stacks_batchnorm_nets_to_the_bit(splits):
     for name, seeds in (("batchnorm", (1, 2)), ("deep_bn", (3, 4))):
         def fresh(seed):
             g = torch.Generator().manual_seed(seed)
-            return (models.mlp("batchnorm", generator=g) if name == "batchnorm"
+            return (models.mlp("batchnorm", generator=g) if name == "batchnorm"  # noqa: B023
                     else models.deep_mlp(batchnorm=True, generator=g)), g
         built = [fresh(s) for s in seeds]
         hists = backprop.train_plain_many([m for m, _ in built], splits.Xtr, splits.Ytr,

@@ -1,4 +1,5 @@
-"""makemore.analysis.outcomes and makemore.show.grid_plots: how the grid's runs ended, on made-up runs."""
+"""makemore.analysis.outcomes and makemore.show.grid_plots: how the grid's runs ended, on
+made-up runs."""
 import math
 
 import matplotlib.pyplot as plt

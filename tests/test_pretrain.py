@@ -166,7 +166,8 @@ small = data.make_splits(data.load_words()[:2000])
 cache.load_splits = lambda: small
 for name, steps in (("short", 50), ("long", 2_000_000)):
     runs.RUNS[name] = dataclasses.replace(runs.RUNS["kaiming"], name=name, steps=steps)
-sys.exit(__import__("makemore.__main__").__main__.main(["pretrain", "--jobs", "2", "short", "long"]))
+cli = __import__("makemore.__main__").__main__
+sys.exit(cli.main(["pretrain", "--jobs", "2", "short", "long"]))
 """
 
 

@@ -1,4 +1,5 @@
-"""makemore.show.report: the loss log, the pass/fail table, timings and environment, on made-up rows."""
+"""makemore.show.report: the loss log, the pass/fail table, timings and environment, on
+made-up rows."""
 import matplotlib.pyplot as plt
 import pytest
 from makemore import runs

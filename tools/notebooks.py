@@ -55,8 +55,10 @@ import importlib.util, subprocess, sys
 if importlib.util.find_spec("makemore") is None:
     pip = [sys.executable, "-m", "pip", "install", "--quiet"]
     if importlib.util.find_spec("torch") is None:  # CPU wheels, not a multi-GB CUDA build
-        subprocess.run(pip + ["torch", "--index-url", "https://download.pytorch.org/whl/cpu"], check=True)
-    subprocess.run(pip + ["makemore-book @ git+https://github.com/{GITHUB}@v{version}"], check=True)'''
+        subprocess.run(pip + ["torch", "--index-url", "https://download.pytorch.org/whl/cpu"],
+                       check=True)
+    subprocess.run(pip + ["makemore-book @ git+https://github.com/{GITHUB}@v{version}"],
+                   check=True)'''
 
 
 def _package_version() -> str:
@@ -68,7 +70,8 @@ def _package_version() -> str:
 
 def install_block() -> str:
     """The install cell as it stands in a page's MyST source."""
-    return f"```{{code-cell}} ipython3\n:tags: [remove-cell, {INSTALL_TAG}]\n\n{install_cell()}\n```\n"
+    head = f"```{{code-cell}} ipython3\n:tags: [remove-cell, {INSTALL_TAG}]\n\n"
+    return f"{head}{install_cell()}\n```\n"
 
 
 def with_install_cell(text: str) -> str:

@@ -41,7 +41,8 @@ def jobs() -> int:
         try:
             return max(1, int(value))
         except ValueError:
-            raise ValueError(f"{JOBS_ENV}={value!r}: give a whole number of processes, e.g. 2")
+            raise ValueError(f"{JOBS_ENV}={value!r}: give a whole number of processes, e.g. 2"
+                             ) from None
     return max(1, min(2, os.cpu_count() or 1))
 
 

@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             from . import runs
 
             for name, spec in runs.RUNS.items():
-                print(f"{'cached ' if runs.is_cached(name) else 'missing'}  {name:<24} {spec.label}")
+                state = "cached " if runs.is_cached(name) else "missing"
+                print(f"{state}  {name:<24} {spec.label}")
         elif args.cmd == "reproduce":
             # report here, not at the top: it loads matplotlib and IPython (~1 s), which
             # fetch and pretrain, and pretrain's worker processes, do not need

@@ -26,11 +26,11 @@ class Module:
         """Tensors that change during training but not by gradient descent."""
         return {}
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         self.training = mode
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
 
@@ -177,7 +177,7 @@ class Sequential(Module):
     def parameters(self) -> list[torch.Tensor]:
         return [p for layer in self.layers for p in layer.parameters()]
 
-    def train(self, mode: bool = True) -> "Sequential":
+    def train(self, mode: bool = True) -> Sequential:
         self.training = mode
         for layer in self.layers:
             layer.train(mode)
@@ -195,7 +195,7 @@ class Sequential(Module):
                 state[f"{i}.{name}"] = t.detach().clone()
         return state
 
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> "Sequential":
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> Sequential:
         """Copy tensors from :meth:`state_dict` output back into the layers."""
         own = self.state_dict()
         missing = set(own) - set(state)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -172,7 +172,8 @@ def calibrate(model: Sequential, X: torch.Tensor) -> Sequential:
                 mean, var = full_set_statistics(blocks)  # var: unbiased
                 layer.running_mean = mean.float()
                 if layer.track_std:  # the std the layer itself would take of the batch
-                    layer.running_std = (var if layer.unbiased else var * (n - 1) / n).sqrt().float()
+                    biased = var if layer.unbiased else var * (n - 1) / n
+                    layer.running_std = biased.sqrt().float()
                 else:  # running_var is always the unbiased variance (nn.BatchNorm1d)
                     layer.running_var = var.float()
             blocks = [layer(x) for x in blocks]

@@ -61,8 +61,8 @@ def stack(models: list[Sequential]) -> Layers:
     def stacked(tensors_of):  # one stacked copy per tensor of the layer
         return [torch.stack(ts).detach() for ts in zip(*map(tensors_of, models))]
     return [(LAYER_KINDS[type(layer)],
-             stacked(lambda m: m.layers[j].parameters()),
-             stacked(lambda m: list(m.layers[j].buffers().values())), layer)
+             stacked(lambda m, j=j: m.layers[j].parameters()),
+             stacked(lambda m, j=j: list(m.layers[j].buffers().values())), layer)
             for j, layer in enumerate(models[0].layers)]
 
 

@@ -28,8 +28,8 @@ model's own generator, the same stream), the learning-rate schedule and the
 update ``p += -lr * grad``. Run eagerly (``compile=False``), the step agrees with
 the plain loop to the bit. Compiled, only rounding differs (fused kernels sum in
 another order, and -ffast-math elsewhere): minibatch losses agree to ~1e-5
-relative over hundreds of steps, and the deep BatchNorm net's final train/val losses after 200,000 steps
-to ~1e-5 -- far below the effect of another seed.
+relative over hundreds of steps, and the deep BatchNorm net's final train/val losses
+after 200,000 steps to ~1e-5 -- far below the effect of another seed.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ import math
 import os
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -248,7 +248,8 @@ def _give_up_compiling(e: Exception) -> None:
 def _want_compile(compile: bool | None) -> bool:
     """``compile`` if given, else ``$MAKEMORE_COMPILE`` (default on); never after a failure."""
     if compile is None:
-        compile = os.environ.get("MAKEMORE_COMPILE", "1").strip().lower() not in ("0", "false", "no")
+        value = os.environ.get("MAKEMORE_COMPILE", "1").strip().lower()
+        compile = value not in ("0", "false", "no")
     return compile and not _compile_failed
 
 

@@ -19,8 +19,8 @@ import json
 import platform
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -180,7 +180,8 @@ def train_job(specs: list[RunSpec], splits: Splits,
 
     The specs must form one group (:func:`groups`): the fast trainer trains them
     vectorized, the plain loop as one stack of MLPs
-    (:func:`makemore.engine.backprop.train_plain_many`, bit-identical to :func:`makemore.train.train`).
+    (:func:`makemore.engine.backprop.train_plain_many`, bit-identical to
+    :func:`makemore.train.train`).
     ``progress`` is called with the steps done by the job (summed over its runs).
     Each record's ``meta["job"]`` says which job trained it: an id, the member
     runs, the trainer and the job's wall time (training and evaluation).

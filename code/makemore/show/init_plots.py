@@ -2,9 +2,9 @@
 of random logits, the hockey stick, the hidden layer's histograms and saturation maps.
 
 Each is one call from a chapter ("The MLP", "The initial loss", "Tanh saturation"),
-drawn in the book's style (:mod:`makemore.show.plots`) from what :mod:`makemore.analysis.initialization`
-computes. Functions that draw one plot take an ``ax`` and return it; those that lay out
-several panels return the ``Figure``.
+drawn in the book's style (:mod:`makemore.show.plots`) from what
+:mod:`makemore.analysis.initialization` computes. Functions that draw one plot take an
+``ax`` and return it; those that lay out several panels return the ``Figure``.
 """
 from __future__ import annotations
 

@@ -125,7 +125,8 @@ def scale_sweep(scales: Sequence[float], plain: Sequence[LinearStats],
                 normed: Sequence[LinearStats], fan_in: int = 1000) -> Figure:
     """Log-log: std of a Linear layer's output (left) and of its input's gradient
     (right) against the weights' scale, without and with a normalization after it
-    (:func:`makemore.analysis.stats.linear_stats`); dashed: ``1/sqrt(fan_in)``. Chapter "BatchNorm"."""
+    (:func:`makemore.analysis.stats.linear_stats`); dashed: ``1/sqrt(fan_in)``.
+    Chapter "BatchNorm"."""
     use_style()
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     for ax, field, title in ((axs[0], "out", "std of the output"),

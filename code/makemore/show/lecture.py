@@ -338,7 +338,8 @@ def table(rows: list[Row], names_per_row: int = 5) -> str:
                 group.append(rows[i + len(group)])
         nb = " ".join(g.notebook for g in group)
         build = " ".join(g.build for g in group)
-        label = r.label or f"names {i - _first(rows, r.cell) + 1}-{i - _first(rows, r.cell) + len(group)}"
+        first = i - _first(rows, r.cell)
+        label = r.label or f"names {first + 1}-{first + len(group)}"
         ok = ("✓" if all(g.exact for g in group) else "≈" if all(g.same for g in group)
               else "✗")
         out.append(f"| {r.cell}: {label} | `{nb}` | `{build}` | {ok} |")

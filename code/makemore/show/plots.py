@@ -279,7 +279,8 @@ def plot_matmul_hists(x: torch.Tensor, w: torch.Tensor, scales: dict[str, float]
 
 def plot_depth_stds(stds: dict[float, Sequence[float]], ax: Axes | None = None) -> Axes:
     """Std of the tanh output after each layer, one curve per gain: ``stds[gain]`` as
-    :func:`makemore.analysis.stats.depth_stds` returns it. Introduced in "Kaiming initialization"."""
+    :func:`makemore.analysis.stats.depth_stds` returns it. Introduced in "Kaiming
+    initialization"."""
     ax = axes(ax, figsize=(9, 3.2))
     for k, (gain, s) in enumerate(stds.items()):
         ax.plot(range(1, len(s) + 1), s, "o-", color=layer_color(k + 1),
