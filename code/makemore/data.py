@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from . import env
+
 NAMES_URL = ("https://raw.githubusercontent.com/karpathy/makemore/"
              "988aa59e4d8fefa526d06f3b453ad116258398d4/names.txt")
 NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
@@ -30,17 +32,20 @@ NAMES_ENV = "MAKEMORE_NAMES"
 BOUNDARY = "."  # the token that starts and ends every name
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
-# code/makemore/data.py -> the repository root (for an editable install)
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = env.REPO_ROOT  # (for an editable install or a checkout)
 
 
 class DataError(RuntimeError):
-    """names.txt could not be fetched, verified or parsed; the message says what to do."""
+    """names.txt could not be fetched, verified or parsed; the message says what to do.
+    Bad input: the command line exits with status 2."""
+
+    status = 2
 
 
 def data_dir() -> Path:
-    """Where names.txt is cached: ``$MAKEMORE_DATA_DIR`` or ``<repo>/data``."""
-    return Path(os.environ.get("MAKEMORE_DATA_DIR", REPO_ROOT / "data"))
+    """Where names.txt is cached: ``$MAKEMORE_DATA_DIR`` (relative to the repository
+    root) or ``<repo>/data``."""
+    return env.path("MAKEMORE_DATA_DIR", REPO_ROOT / "data")
 
 
 def sha256sum(path: str | Path) -> str:
@@ -87,7 +92,7 @@ def fetch_names(mirror: str | Path | None = None) -> Path:
             return target
         except DataError:
             target.unlink()  # a stale or corrupt cache: fetch again below
-    mirror = mirror or os.environ.get(NAMES_ENV)
+    mirror = mirror or env.path(NAMES_ENV)
     if mirror:
         src = Path(mirror).expanduser()
         if not src.is_file():

@@ -34,7 +34,6 @@ after 200,000 steps to ~1e-5 -- far below the effect of another seed.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from .. import env
 from ..nn import Sequential
 from ..train import PROGRESS_EVERY, History, ProgressFn, default_device, learning_rate
 from .functional import bn_buffers, functional_forward, layer_plan, same_architecture
@@ -247,8 +247,7 @@ def _give_up_compiling(e: Exception) -> None:
 def _want_compile(compile: bool | None) -> bool:
     """``compile`` if given, else ``$MAKEMORE_COMPILE`` (default on); never after a failure."""
     if compile is None:
-        value = os.environ.get("MAKEMORE_COMPILE", "1").strip().lower()
-        compile = value not in ("0", "false", "no")
+        compile = env.flag("MAKEMORE_COMPILE", default=True)
     return compile and not _compile_failed
 
 
