@@ -201,12 +201,13 @@ def test_groups_stack_plain_runs_only_with_one_learning_rate():
 def test_save_is_atomic(tmp_path, monkeypatch):
     target = tmp_path / "x.pt"
 
-    def boom(obj, f):
-        with open(f, "wb") as fh:
-            fh.write(b"half")
+    real_write = os.write
+
+    def boom(fd, data):
+        real_write(fd, bytes(data[:4]))
         raise KeyboardInterrupt  # Ctrl-C (or SIGTERM, turned into it) in the middle
 
-    monkeypatch.setattr(torch, "save", boom)
+    monkeypatch.setattr(os, "write", boom)
     with pytest.raises(KeyboardInterrupt):
         runs.save({"a": 1}, target)
     assert list(tmp_path.iterdir()) == []  # neither the target nor a .part file
@@ -289,7 +290,8 @@ def test_get_reads_a_file_once_and_every_caller_gets_its_own_run(tmp_path, monke
     model = spec.build(models.new_generator(spec.seed))
     history = History(lossi=torch.zeros(4), ud=torch.zeros(0, 5), ud_steps=torch.zeros(0),
                       trainer="plain", seconds=1.0)
-    blob = {"state": model.state_dict(), "history": dataclasses.asdict(history),
+    blob = {"name": spec.name, "key": spec.key(), "spec": spec.config(),
+            "state": model.state_dict(), "history": dataclasses.asdict(history),
             "losses": {"train": 2.0, "val": 2.1}, "calibrated": None,
             "meta": {"job": {"id": "j", "members": ["kaiming"], "seconds": 1.0,
                              "trainer": "plain"}}}
