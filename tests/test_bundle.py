@@ -36,7 +36,8 @@ def fake_blob(spec: jobs.RunSpec, torch_version: str) -> dict:
     n = len(model.parameters())
     hist = History(torch.linspace(0.5, 0.3, 5), torch.empty(0, n),
                    torch.empty(0, dtype=torch.long), "plain", 1.0)
-    return {"spec": spec.config(), "state": model.state_dict(),
+    return {"name": spec.name, "key": spec.key(), "spec": spec.config(),
+            "state": model.state_dict(),
             "history": dataclasses.asdict(hist), "losses": {"train": 2.0, "val": 2.1},
             "calibrated": None,
             "meta": {"device": "cpu", "torch": torch_version, "python": "3.11.0",
@@ -45,8 +46,7 @@ def fake_blob(spec: jobs.RunSpec, torch_version: str) -> dict:
                              "seconds": 1.0}}}
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch) -> Path:
+def two_run_cache(tmp_path: Path, monkeypatch) -> Path:
     """An empty run cache in tmp_path; the book's runs cut down to two."""
     monkeypatch.setattr(run_cache, "RUNS", {n: runs.RUNS[n] for n in NAMES})
     path = tmp_path / "cache" / "runs"
@@ -55,33 +55,45 @@ def cache(tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    return two_run_cache(tmp_path, monkeypatch)
+
+
 def fill(torch_version: str = "2.4.0+cu121") -> None:
     for n in NAMES:
         runs.save(fake_blob(runs.RUNS[n], torch_version), runs.path_of(runs.RUNS[n]))
 
 
-@pytest.fixture
-def packed(cache, tmp_path) -> Path:
-    """A bundle of the two runs in tmp_path/bundle; the cache emptied again."""
+def pack_then_empty(cache: Path, into: Path) -> Path:
+    """A bundle of the two runs in ``into``; the cache emptied again."""
     fill()
-    bundle.pack(tmp_path / "bundle", log=lambda *a: None)
+    bundle.pack(into, log=lambda *a: None)
     for p in cache.iterdir():
         p.unlink()
     cache.rmdir()
-    return tmp_path / "bundle"
+    return into
+
+
+@pytest.fixture
+def packed(cache, tmp_path) -> Path:
+    return pack_then_empty(cache, tmp_path / "bundle")
 
 
 def snapshot(path: Path) -> dict[str, bytes] | None:
-    return {p.name: p.read_bytes() for p in sorted(path.iterdir())} if path.exists() else None
+    """The cache's files and bytes (``None``: absent); its lock file holds no data."""
+    if not path.exists():
+        return None
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.name != ".lock"}
 
 
 def rewrite(packed: Path, archive: bytes | None = None, **fields) -> None:
     """Change the bundle's archive and/or manifest fields; the manifest's archive sha256
-    follows a new archive, as if a broken file had been packed."""
+    and size follow a new archive, as if a broken file had been packed."""
     m = json.loads((packed / MANIFEST).read_text())
     if archive is not None:
         (packed / ARCHIVE).write_bytes(archive)
-        m["sha256"] = bundle.sha256(archive)
+        m.update(sha256=bundle.sha256(archive), size=len(archive))
     m.update(fields)
     (packed / MANIFEST).write_text(json.dumps(m))
 
@@ -246,7 +258,7 @@ def test_a_bundle_of_other_training_code(cache, tmp_path, monkeypatch):
     assert "other training code" in msg and "0ther0ther0ther0" in msg
     assert "make runs" in msg and "--other-code" in msg
     assert bundle.fetch(str(tmp_path / "old"), other_code=True, log=lambda *a: None)
-    assert sorted(p.name for p in cache.iterdir()) == sorted(mine.values())
+    assert sorted(p.name for p in cache.glob("[!.]*")) == sorted(mine.values())
 
 
 def test_truncated_archive(packed, occupied):
