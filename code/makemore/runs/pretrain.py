@@ -3,7 +3,9 @@
 Runs of one architecture train together as one vectorized job
 (:func:`makemore.runs.jobs.groups`); the jobs start longest first, so the short
 plain-loop MLP rows fill the gaps at the end and both cores stay busy to the
-end. Each job runs in its own process with one thread. While they run, a
+end. Each job runs in its own process with one thread (``pretrain`` sets it, whoever
+starts it: a single job by hand trains as fast as under ``make runs``), and the workers
+die with the parent, even a SIGKILLed one (:func:`die_with_parent`). While they run, a
 terminal shows one live line per job (runs, steps done, model-steps/s, ETA) and
 the total ETA; a log (no terminal) gets the same lines at least every
 :data:`LOG_EVERY` seconds. Ctrl-C or SIGTERM stops the workers, which delete
@@ -13,6 +15,8 @@ the rest.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import queue as queue_mod
 import signal
 import sys
@@ -22,36 +26,89 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .cache import (
-    RUNS,
-    RunCacheError,
-    UnknownRunError,
-    cache_dir,
-    cache_lock,
-    load,
-    path_of,
-    train_and_save,
-)
+from .. import env
+from . import cache
+from .cache import RunCacheError, UnknownRunError, cache_dir, cache_lock, load, path_of
 from .jobs import RunSpec, cost, groups
 
 LOG_EVERY = 30.0  # seconds between two status blocks in a log
 REDRAW_EVERY = 0.5  # seconds between two redraws on a terminal
+# workers start fresh: a forked torch may hang on its parent's thread pools (the fault
+# tests fork, to kill a worker without its ~3 s of imports)
+START_METHOD = "spawn"
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
+class PretrainError(RuntimeError):
+    """Some jobs failed; the message says which, why, and what was kept (exit status 1)."""
+
+    status = 1
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def die_with_parent(parent: int) -> None:
+    """Make this worker get SIGTERM (its cleanup: no half-written file) when ``parent``
+    dies, even by SIGKILL, which gives the parent no chance to stop it. A worker that
+    outlived its parent would train without the cache's lock and save beside a rerun.
+    Linux tells the child itself (``PR_SET_PDEATHSIG``); elsewhere, and for a parent
+    that died before this call, a thread watches the parent's pid once a second."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
+
+
+@contextlib.contextmanager
+def one_thread():
+    """One torch thread for the block, the caller's setting after: at batch size 32 one
+    thread per process is fastest (930 model-steps/s with torch's default beside a busy
+    process; a whole 200k-step run in 53 s with one)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _why(e: BaseException) -> str:
+    """An exception as a clause: an OSError in words, anything else its first line."""
+    if isinstance(e, OSError):
+        return env.describe(e).rstrip(".")
+    first = (str(e).strip().splitlines() or [""])[0]
+    return f"{type(e).__name__}: {first[:160]}"
+
+
+def _exit_why(code: int | None) -> str:
+    """A worker that died without a word, by its exit code."""
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            name = signal.Signals(-code).name
+            return f"its worker was killed by {name}" + (
+                " (out of memory, or kill -9)" if -code == signal.SIGKILL else "")
+    return f"its worker exited with code {code} without a word"
+
+
 def missing(names: list[str] | None = None, log=print) -> list[RunSpec]:
     """The runs among ``names`` (default: all) that are not cached, or whose file
     cannot be read (it is deleted, with a notice, and trained again)."""
-    names = list(RUNS) if names is None else names
-    unknown = [n for n in names if n not in RUNS]
+    runs = cache.RUNS
+    names = list(runs) if names is None else names
+    unknown = [n for n in names if n not in runs]
     if unknown:
         raise UnknownRunError(unknown)
     out = []
     for name in names:
-        spec, path = RUNS[name], path_of(RUNS[name])
+        spec, path = runs[name], path_of(runs[name])
         if path.exists():
             try:
                 load(spec, path)
@@ -171,24 +228,29 @@ class Board:
             self.stream.write(up + "".join(f"{line}\x1b[K\n" for line in lines))
             self.drawn = len(lines)
         else:  # a log: the running jobs, the newly finished ones, the total
-            shown = [line for j, line in zip(self.jobs, lines) if j.state == "running"
+            shown = [line for j, line in zip(self.jobs, lines[:-1], strict=True)
+                     if j.state == "running"
                      or (j.state != "waiting" and j.number not in self.reported)]
             self.reported |= {j.number for j in self.jobs if j.state not in ("waiting", "running")}
             self.stream.write("".join(f"  {line}\n" for line in shown + lines[-1:]))
         self.stream.flush()
 
 
-def _worker(number: int, specs: list[RunSpec], q) -> None:
-    """A job in its own process: train, save, report progress on ``q``."""
+def _worker(number: int, specs: list[RunSpec], q, parent: int) -> None:
+    """A job in its own process: train, save, report progress on ``q``; die with the
+    ``parent`` process."""
     signal.signal(signal.SIGTERM, _interrupt)  # cleanup (no partial file) on SIGTERM too
+    die_with_parent(parent)
     torch.set_num_threads(1)  # at batch 32, one thread per process beats two
     try:
-        train_and_save(specs, progress=lambda done: q.put(("progress", number, done)))
+        cache.train_and_save(specs, progress=lambda done: q.put(("progress", number, done)))
         q.put(("done", number, ""))
     except KeyboardInterrupt:
+        if os.getppid() != parent:  # nobody left to tell (nor to drain the queue)
+            os._exit(143)
         q.put(("stopped", number, ""))
     except BaseException as e:  # noqa: BLE001 -- reported by the parent
-        q.put(("failed", number, f"{type(e).__name__}: {e}"))
+        q.put(("failed", number, _why(e)))
 
 
 def _run_here(jobs: list[_Job], board: Board) -> None:
@@ -200,7 +262,7 @@ def _run_here(jobs: list[_Job], board: Board) -> None:
             j.report(done, time.perf_counter())
             board.update()
         try:
-            train_and_save(j.specs, progress=progress)
+            cache.train_and_save(j.specs, progress=progress)
             j.state = "done"
         except BaseException:
             j.state = "stopped"
@@ -214,7 +276,7 @@ def _run_pool(jobs: list[_Job], board: Board, workers: int) -> None:
     """``workers`` processes; the next job starts as soon as one is free."""
     import multiprocessing as mp
 
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context(START_METHOD)
     q = ctx.Queue()
     waiting, procs = list(jobs), {}
     by_number = {j.number: j for j in jobs}
@@ -223,7 +285,8 @@ def _run_pool(jobs: list[_Job], board: Board, workers: int) -> None:
             while waiting and len(procs) < workers:
                 j = waiting.pop(0)
                 j.state, j.start = "running", time.perf_counter()
-                procs[j.number] = ctx.Process(target=_worker, args=(j.number, j.specs, q))
+                procs[j.number] = ctx.Process(target=_worker,
+                                              args=(j.number, j.specs, q, os.getpid()))
                 procs[j.number].start()
             try:
                 kind, number, info = q.get(timeout=REDRAW_EVERY)
@@ -239,7 +302,7 @@ def _run_pool(jobs: list[_Job], board: Board, workers: int) -> None:
                     if not p.is_alive() and q.empty():  # died without a word (killed)
                         j = by_number[number]
                         j.state, j.end = "failed", time.perf_counter()
-                        j.error = f"worker exited with code {p.exitcode}"
+                        j.error = _exit_why(p.exitcode)
                         procs.pop(number)
             board.update()
     finally:
@@ -255,10 +318,11 @@ def pretrain(names: list[str] | None = None, jobs: int = 2, log=print,
              stream=None) -> dict[str, float]:
     """Train every missing run (all of :data:`RUNS` by default) into the cache.
 
-    Up to ``jobs`` processes work in parallel, each with one thread, longest job
-    first. Progress goes to ``stream`` (default stderr), messages to ``log``.
-    Returns the wall seconds of each trained run's job. Raises
-    :class:`~makemore.runs.UnknownRunError` for a name not in :data:`RUNS`.
+    Up to ``jobs`` processes work in parallel, each with one thread (this one too),
+    longest job first. Progress goes to ``stream`` (default stderr), messages to
+    ``log``. Returns the wall seconds of each trained run's job. Raises
+    :class:`~makemore.runs.cache.UnknownRunError` for a name not in the registry, and a
+    :class:`PretrainError` naming each failed job, with why, once the others are done.
     """
     stream = sys.stderr if stream is None else stream
     todo = missing(names, log)  # unknown names fail here, before anything else
@@ -277,7 +341,8 @@ def pretrain(names: list[str] | None = None, jobs: int = 2, log=print,
                 f"-> {cache_dir()}")
             board = Board(work, workers, stream)
             try:
-                (_run_here(work, board) if workers == 1 else _run_pool(work, board, workers))
+                with one_thread():
+                    (_run_here(work, board) if workers == 1 else _run_pool(work, board, workers))
             except KeyboardInterrupt:
                 saved = sum(path_of(s).exists() for s in todo)
                 log(f"pretrain: interrupted; {saved} of {len(todo)} runs were saved, nothing "
@@ -292,7 +357,11 @@ def pretrain(names: list[str] | None = None, jobs: int = 2, log=print,
             + (f"  ({j.error})" if j.error else ""))
     failed = [j for j in work if j.state != "done"]
     if failed:
-        raise RuntimeError(f"pretrain: {len(failed)} job(s) failed: "
-                           + "; ".join(f"job {j.number}: {j.error}" for j in failed))
+        saved = sum(path_of(s).exists() for s in todo)
+        raise PretrainError(
+            f"pretrain: {len(failed)} of {len(work)} jobs failed ("
+            + "; ".join(f"job {j.number}, {', '.join(j.names)}: {j.error}" for j in failed)
+            + f"); {saved} of {len(todo)} runs were saved in {cache_dir()}. Once that is "
+            f"fixed, `python -m makemore pretrain` trains the other {len(todo) - saved}.")
     log(f"pretrain: done in {_fmt(time.perf_counter() - board.t0)}")
     return {n: j.end - j.start for j in work for n in j.names}
