@@ -227,22 +227,6 @@ def _check_sha(what: str, got: str, expected: str, size: int) -> None:
                           f"download it again, or {TRAIN_INSTEAD}.")
 
 
-class _Capped:
-    """A read-only stream that refuses to give more than ``limit`` bytes: the archive
-    unpacked, whose tar headers could otherwise claim gigabytes (a gzip bomb)."""
-
-    def __init__(self, f, limit: int, what: str):
-        self.f, self.left, self.what = f, limit, what
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.f.read(self.left + 1 if n is None or n < 0 else min(n, self.left + 1))
-        self.left -= len(data)
-        if self.left < 0:
-            raise BundleError(f"{self.what}: {ARCHIVE} unpacks to more than its runs' sizes in "
-                              f"the manifest; refusing it (a damaged or hostile bundle).")
-        return data
-
-
 def _unpack(archive: Path, entries: dict[str, dict], into: Path, where: str) -> None:
     """Every run file of ``archive`` into the folder ``into``, streamed: each member must
     be a plain file the manifest lists, of the size and sha256 it lists."""
@@ -250,7 +234,7 @@ def _unpack(archive: Path, entries: dict[str, dict], into: Path, where: str) -> 
     seen = set()
     try:
         with gzip.open(archive, "rb") as gz, tarfile.open(
-                fileobj=_Capped(gz, limit, where), mode="r|") as tar:
+                fileobj=download.Capped(gz, limit, f"{where} {ARCHIVE}"), mode="r|") as tar:
             for info in tar:
                 entry = entries.get(info.name) if info.isfile() else None
                 if entry is None or info.name in seen:
@@ -268,6 +252,8 @@ def _unpack(archive: Path, entries: dict[str, dict], into: Path, where: str) -> 
                 _check_sha(f"{info.name} in {where}", h.hexdigest(), entry["sha256"],
                            entry["size"])
                 seen.add(info.name)
+    except download.DownloadError as e:  # it unpacks to more than its runs
+        raise BundleError(f"{e} Pack it again with `python -m makemore pack-runs DIR`.") from e
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise BundleError(f"{where}: {ARCHIVE} is not a complete .tar.gz archive "
                           f"({type(e).__name__}: {e}); it is truncated or no archive at all. "

@@ -76,6 +76,24 @@ def copy_capped(read: Callable[[int], bytes], out: BinaryIO, cap: int, what: str
         out.write(chunk)
 
 
+class Capped:
+    """A stream that gives at most ``limit`` bytes of ``f`` and then a
+    :class:`DownloadError` (status 2): e.g. an archive unpacked, whose headers could
+    otherwise claim gigabytes from a few compressed kilobytes (a gzip bomb)."""
+
+    def __init__(self, f, limit: int, what: str):
+        self.f, self.left, self.limit, self.what = f, limit, limit, what
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(self.left + 1 if n is None or n < 0 else min(n, self.left + 1))
+        self.left -= len(data)
+        if self.left < 0:
+            raise DownloadError(f"{self.what} unpacks to more than the {self.limit:,} bytes "
+                                f"allowed for it; refusing it (a damaged or hostile file).",
+                                status=2)
+        return data
+
+
 def _failure(url: str, e: BaseException) -> DownloadError:
     """What a failed request means, and what to do about it."""
     if isinstance(e, urllib.error.HTTPError) and e.code in (404, 410):
