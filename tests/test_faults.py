@@ -302,6 +302,7 @@ def test_sigterm_during_a_fetch_leaves_no_scratch(packed, two, server, tmp_path)
     os.kill(pid, signal.SIGTERM)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 130, status
+    assert "interrupted" in (tmp_path / "err").read_text()
     assert snapshot(two) == before
     left = [p for p in (*two.parent.iterdir(), *two.iterdir()) if "fetch" in p.name]
     assert left == []
@@ -356,23 +357,31 @@ def children(pid: int) -> list[int]:
     return out
 
 
-@pytest.mark.slow  # a process and two spawned workers that import torch: ~15 s
-def test_sigkill_of_pretrain_takes_its_workers_along(two):
+@pytest.mark.slow  # a process and two spawned workers that import torch: ~30 s
+@pytest.mark.parametrize("when", ["starting", "training"])
+def test_sigkill_of_pretrain_takes_its_workers_along(two, when):
+    """SIGKILL of `pretrain --jobs 2` while its workers still import torch, or once they
+    train: they die too (within seconds once they train), silently, and save nothing."""
     import subprocess
     import sys
 
     p = subprocess.Popen([sys.executable, "-c", KILL_PARENT], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                         stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1", "MAKEMORE_COMPILE": "0"})
     try:
         end = time.monotonic() + 90
-        while len(workers := [c for c in children(p.pid)]) < 2 and time.monotonic() < end:
-            time.sleep(0.2)
-        time.sleep(8)  # the workers import torch and start training
+        while len(children(p.pid)) < 3 and time.monotonic() < end:  # 2 workers + tracker
+            time.sleep(0.1)
         workers = children(p.pid)
         assert len(workers) >= 2, workers
+        time.sleep(25 if when == "training" else 0.5)
         p.kill()
-        p.wait()
-        assert all(gone(w, 10) for w in workers), "a worker outlived pretrain"
+        t0 = time.monotonic()
+        err = p.communicate()[1]
+        assert all(gone(w, 60) for w in workers), "a worker outlived pretrain"
+        took = time.monotonic() - t0
+        assert took < (5 if when == "training" else 60), took
+        assert "Traceback" not in err, err
         assert [f.name for f in two.iterdir() if not f.name.startswith(".")] == []
     finally:
         p.kill()

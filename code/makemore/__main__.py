@@ -150,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env.check()  # a bad switch is an error before anything runs
         return _run(args)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: whatever ran has cleaned up and said so
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: whatever ran has cleaned up
+        if args.cmd == "fetch-runs":  # (pretrain says itself what it kept)
+            print("fetch-runs: interrupted; nothing half-written is left in the run cache",
+                  file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 -- every failure becomes one line, see above
         if env.debug():

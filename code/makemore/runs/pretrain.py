@@ -55,10 +55,14 @@ def die_with_parent(parent: int) -> None:
     """Make this worker get SIGTERM (its cleanup: no half-written file) when ``parent``
     dies, even by SIGKILL, which gives the parent no chance to stop it. A worker that
     outlived its parent would train without the cache's lock and save beside a rerun.
-    Linux tells the child itself (``PR_SET_PDEATHSIG``); elsewhere, and for a parent
-    that died before this call, a thread watches the parent's pid once a second."""
+    Linux tells the child itself (``PR_SET_PDEATHSIG``); elsewhere a thread watches the
+    parent's pid once a second. A parent that died while the worker was still starting
+    (importing torch takes seconds) is caught here, before the worker does anything."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
 
     def watch():
         while os.getppid() == parent:
@@ -240,9 +244,9 @@ def _worker(number: int, specs: list[RunSpec], q, parent: int) -> None:
     """A job in its own process: train, save, report progress on ``q``; die with the
     ``parent`` process."""
     signal.signal(signal.SIGTERM, _interrupt)  # cleanup (no partial file) on SIGTERM too
-    die_with_parent(parent)
-    torch.set_num_threads(1)  # at batch 32, one thread per process beats two
     try:
+        die_with_parent(parent)
+        torch.set_num_threads(1)  # at batch 32, one thread per process beats two
         cache.train_and_save(specs, progress=lambda done: q.put(("progress", number, done)))
         q.put(("done", number, ""))
     except KeyboardInterrupt:
