@@ -326,14 +326,14 @@ def get(name: str) -> Run:
         except RunCacheError as e:
             if env.flag(NO_TRAIN_ENV):
                 raise RunCacheError(
-                    f"{e}. {NO_TRAIN_ENV} is set, so it is not retrained here: delete it and "
-                    f"train the run again with `python -m makemore pretrain {name}`") from e
+                    f"{e}. {NO_TRAIN_ENV} is on, so it is not retrained here: delete it and "
+                    f"train the run again with `python -m makemore pretrain {name}`.") from e
             print(f"makemore: {e}; retraining {name} now", file=sys.stderr)
             path.unlink(missing_ok=True)
     elif env.flag(NO_TRAIN_ENV):
         raise RunCacheError(
-            f"run {name!r} is not in the cache {cache_dir()} and {NO_TRAIN_ENV} is set; "
-            f"train it first with `python -m makemore pretrain {name}`")
+            f"run {name!r} is not in the cache {cache_dir()} and {NO_TRAIN_ENV} is on; "
+            f"train it first with `python -m makemore pretrain {name}`.")
     with cache_lock():
         if not path.exists():  # another process may have trained it while we waited
             train_and_save([spec])
