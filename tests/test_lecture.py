@@ -22,6 +22,25 @@ def test_param_counts_match_the_video_and_the_notebook():
     assert str(counts["deep + BatchNorm, biases removed"]) == lecture.NOTEBOOK[13]
 
 
+def test_loss_log_is_the_registrys_numbers_unrounded():
+    """LOSS_LOG holds the loss log's rows as typed; runs.LECTURE rounds them (and takes
+    the running-statistics row from cell 10's printout)."""
+    from makemore import runs
+
+    assert set(lecture.LOSS_LOG) == set(runs.LECTURE) - {"batchnorm"}
+    for key, (train_loss, val_loss) in lecture.LOSS_LOG.items():
+        assert runs.LECTURE[key] == (round(float(train_loss), 4), round(float(val_loss), 4))
+    cell10 = [float(line.split()[1]) for line in lecture.NOTEBOOK[10].splitlines()]
+    assert runs.LECTURE["batchnorm"] == tuple(round(x, 4) for x in cell10)
+
+
+def test_split_printout_is_the_notebooks_format():
+    losses = {"train": 2.0674145221710205, "val": 2.1056840419769287, "test": 2.0}
+    assert lecture.split_printout(losses) == lecture.NOTEBOOK[10]
+    rows = lecture.compare({10: lecture.split_printout(losses)})
+    assert [(r.label, r.exact) for r in rows] == [("train", True), ("val", True)]
+
+
 def test_initial_losses_match_the_video(splits):
     for init, what in (("original", "initial loss, original MLP"),
                        ("fix_softmax", "initial loss, softmax fixed")):

@@ -20,7 +20,7 @@ def lecture_mlp_tensors(init):
         W2, b2 = W2 * 0.01, b2 * 0
     if init == "fix_tanh":
         W1, b1 = W1 * 0.2, b1 * 0.01
-    if init in ("kaiming", "batchnorm"):
+    if init in ("kaiming", "batchnorm", "batchnorm_b1"):
         W1 = W1 * (5 / 3) / 30**0.5
         b1 = b1 * 0.01 if b1 is not None else None
     return [t for t in (C, W1, b1, W2, b2) if t is not None], g
@@ -31,11 +31,11 @@ def test_mlp_weights_are_the_lectures(init):
     want, g_lecture = lecture_mlp_tensors(init)
     g = models.new_generator()
     m = models.mlp(init, generator=g)
-    got = [p for p in m.parameters() if p.shape not in ((200,),) or init != "batchnorm"]
-    if init == "batchnorm":  # gamma/beta of BatchNorm sit between W1 and W2
-        got = [m.parameters()[i] for i in (0, 1, 4, 5)]
+    got = m.parameters()
+    if init in models.MLP_BATCHNORM_INITS:  # gamma/beta of BatchNorm sit between W1 and W2
+        got = got[:-4] + got[-2:]
     assert len(got) == len(want)
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
         assert torch.equal(a.detach(), b)
     # the generator continues where the lecture's does (the minibatch stream)
     assert torch.equal(torch.randint(0, 10, (5,), generator=g),
@@ -45,6 +45,8 @@ def test_mlp_weights_are_the_lectures(init):
 def test_parameter_counts():
     assert models.num_params(models.mlp("original")) == 11897
     assert models.num_params(models.mlp("batchnorm")) == 12097
+    # the video's count while the BatchNorm MLP still had b1: the loss log's row
+    assert models.num_params(models.mlp("batchnorm_b1")) == 12297
     assert models.num_params(models.deep_mlp(batchnorm=True)) == 47024
     assert models.num_params(models.deep_mlp(batchnorm=False)) == 46497
 
@@ -72,12 +74,12 @@ def test_deep_mlp_structure_and_gain():
     # gain applies to every Linear but the last layer, i.e. including the output
     # Linear when BatchNorm is last (as in the lecture)
     a = models.deep_mlp(batchnorm=True, gain=3.0)
-    for la, lb in zip(a.layers, m.layers):
+    for la, lb in zip(a.layers, m.layers, strict=True):
         if isinstance(la, Linear):
             assert torch.allclose(la.weight, 3 * lb.weight)
     c = models.deep_mlp(batchnorm=False, gain=3.0)
     d = models.deep_mlp(batchnorm=False, gain=1.0)
-    lins = [(x, y) for x, y in zip(c.layers, d.layers) if isinstance(x, Linear)]
+    lins = [(x, y) for x, y in zip(c.layers, d.layers, strict=True) if isinstance(x, Linear)]
     for x, y in lins[:-1]:
         assert torch.allclose(x.weight, 3 * y.weight)
     assert torch.allclose(lins[-1][0].weight, lins[-1][1].weight)  # 0.1 only

@@ -17,8 +17,11 @@ from .nn import BatchNorm1d, Embedding, Flatten, Linear, Module, Sequential, Tan
 SEED = 2147483647
 VOCAB_SIZE = 27
 
-MLPInit = Literal["original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm"]
-MLP_INITS: tuple[str, ...] = ("original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm")
+MLPInit = Literal["original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm", "batchnorm_b1"]
+MLP_INITS: tuple[str, ...] = ("original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm",
+                              "batchnorm_b1")
+# the inits with the lecture's BatchNorm after the hidden Linear layer
+MLP_BATCHNORM_INITS: tuple[str, ...] = ("batchnorm", "batchnorm_b1")
 
 
 def new_generator(seed: int = SEED) -> torch.Generator:
@@ -41,7 +44,11 @@ def mlp(init: MLPInit = "original", n_embd: int = 10, n_hidden: int = 200,
     - ``"kaiming"``: ``W1 * (5/3) / sqrt(fan_in)`` instead of the hand-tuned 0.2;
     - ``"batchnorm"``: Kaiming ``W1``, no ``b1`` (BatchNorm's mean subtraction
       would cancel it), then the lecture's BatchNorm: normalize by the unbiased
-      std without eps, running mean/std with momentum 0.001.
+      std without eps, running mean/std with momentum 0.001;
+    - ``"batchnorm_b1"``: the same network with ``b1`` kept, ``kaiming``'s
+      ``b1 * 0.01``: what the lecture trained when it wrote BatchNorm's row of its
+      loss log (the video's 12,297 parameters), before it noticed that ``b1`` is
+      useless. Drawing ``b1`` shifts every random number after it.
     """
     if init not in MLP_INITS:
         raise ValueError(f"unknown MLP init {init!r}; choose one of {', '.join(MLP_INITS)}")
@@ -58,7 +65,7 @@ def mlp(init: MLPInit = "original", n_embd: int = 10, n_hidden: int = 200,
     if init == "fix_tanh":  # keep the pre-activations inside tanh's active range
         W1 = W1 * 0.2
         b1 = b1 * 0.01
-    elif init in ("kaiming", "batchnorm"):  # gain 5/3 for tanh over sqrt(fan_in)
+    elif init in ("kaiming", *MLP_BATCHNORM_INITS):  # gain 5/3 for tanh over sqrt(fan_in)
         W1 = W1 * (5 / 3) / fan_in**0.5
         if b1 is not None:
             b1 = b1 * 0.01
@@ -70,7 +77,7 @@ def mlp(init: MLPInit = "original", n_embd: int = 10, n_hidden: int = 200,
     out = Linear(n_hidden, vocab_size, generator=torch.Generator())
     out.weight, out.bias = W2, b2
     layers: list[Module] = [emb, Flatten(), hidden]
-    if init == "batchnorm":
+    if init in MLP_BATCHNORM_INITS:
         layers.append(BatchNorm1d(n_hidden, eps=0.0, momentum=0.001, unbiased=True,
                                   track_std=True))
     layers += [Tanh(), out]

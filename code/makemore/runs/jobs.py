@@ -26,7 +26,7 @@ import torch
 
 from .. import TRAINING_MODULES, fingerprint
 from ..data import Splits
-from ..models import SEED, deep_mlp, mlp, new_generator
+from ..models import MLP_BATCHNORM_INITS, SEED, deep_mlp, mlp, new_generator
 from ..nn import Sequential
 from ..train import STEPS, History, calibrate, evaluate
 
@@ -58,8 +58,9 @@ class RunSpec:
 
     name: str
     builder: str
-    init: str | None = None  # mlp only: "original", "fix_softmax", ..., "batchnorm"
-    batchnorm: bool = False  # deep_mlp: BatchNorm after every Linear; mlp: init == "batchnorm"
+    init: str | None = None  # mlp only: "original", "fix_softmax", ..., "batchnorm_b1"
+    # deep_mlp: BatchNorm after every Linear; mlp: follows from init (MLP_BATCHNORM_INITS)
+    batchnorm: bool = False
     gain: float | None = None  # deep_mlp only: the weights' gain over sqrt(fan_in)
     lr: float = 0.1
     decay_step: int = 100_000  # lr -> lr / 10 from this step on
@@ -77,9 +78,9 @@ class RunSpec:
         if self.trainer not in TRAINERS:
             raise ValueError(f"unknown trainer {self.trainer!r}; choose one of {TRAINERS}")
         if self.builder == "mlp" and (self.init is None or self.gain is not None
-                                      or self.batchnorm != (self.init == "batchnorm")):
+                                      or self.batchnorm != (self.init in MLP_BATCHNORM_INITS)):
             raise ValueError(f"{self.name}: an mlp run takes init only "
-                             f"(batchnorm follows from init='batchnorm')")
+                             f"(batchnorm follows from the init, one of {MLP_BATCHNORM_INITS})")
         if self.builder == "deep_mlp" and (self.gain is None or self.init is not None):
             raise ValueError(f"{self.name}: a deep_mlp run takes batchnorm and gain, no init")
         if self.trainer == "plain" and self.ud_every:
@@ -188,7 +189,7 @@ def train_job(specs: list[RunSpec], splits: Splits,
     """
     t0 = time.perf_counter()
     gens = [new_generator(s.seed) for s in specs]
-    models = [s.build(g) for s, g in zip(specs, gens)]
+    models = [s.build(g) for s, g in zip(specs, gens, strict=True)]
     # the trainers report steps per model; the job reports them summed over its runs
     each = None if progress is None else (lambda done: progress(done * len(specs)))
     if specs[0].trainer == "fast":
@@ -205,7 +206,8 @@ def train_job(specs: list[RunSpec], splits: Splits,
         hists = train_plain_many(models, splits.Xtr, splits.Ytr, steps=specs[0].steps,
                                  lr=specs[0].lr, decay_step=specs[0].decay_step,
                                  generators=gens, progress=each)
-    records = [_record(s, m, h, splits) for s, m, h in zip(specs, models, hists)]
+    records = [_record(s, m, h, splits)
+               for s, m, h in zip(specs, models, hists, strict=True)]
     job = {"id": uuid.uuid4().hex[:12], "members": [s.name for s in specs],
            "trainer": hists[0].trainer, "seconds": time.perf_counter() - t0}
     for r in records:

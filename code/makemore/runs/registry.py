@@ -8,6 +8,7 @@ adding a run retrains nothing else. Chapters read ``runs.RUNS`` (re-exported by
 """
 from __future__ import annotations
 
+from ..models import MLP_BATCHNORM_INITS
 from .jobs import RunSpec, run_name
 
 
@@ -17,7 +18,8 @@ def mlp_run(init: str, title: str, trainer: str = "plain") -> RunSpec:
     # original init (saturated tanh, logits in the tens) the fused kernels' different
     # rounding grows over 200k steps into a ~0.005 change of the final loss, as large
     # as the tolerance. The loop is cheap for this small net; it records no ud history.
-    return RunSpec(run_name("mlp", init=init), "mlp", init=init, batchnorm=init == "batchnorm",
+    return RunSpec(run_name("mlp", init=init), "mlp", init=init,
+                   batchnorm=init in MLP_BATCHNORM_INITS,
                    decay_step=100_000, trainer=trainer, ud_every=0 if trainer == "plain" else 100,
                    title=title)
 
@@ -60,3 +62,10 @@ RUNS: dict[str, RunSpec] = {s.name: s for s in [
 ]}
 # The lecture's last network: 6 layers with BatchNorm, gain 1, cut at 1,000 steps there.
 DEEP_BN = run_name("deep_mlp", batchnorm=True, gain=1.0, lr=0.1)
+
+# The loss log's BatchNorm row as the lecture measured it (issue 29): its network still had
+# b1 (the video's 12,297 parameters), so it drew every random number after W1 from another
+# point of the stream than the final code's `batchnorm`. The lecture's own loop, bit for bit.
+BATCHNORM_B1 = "batchnorm_b1"
+RUNS[BATCHNORM_B1] = mlp_run(BATCHNORM_B1,
+                             "add a BatchNorm layer, b1 kept (as the log was written)")

@@ -60,6 +60,9 @@ NOTEBOOK: dict[int, str] = {
  170000/ 200000: 2.4949
  180000/ 200000: 2.0199
  190000/ 200000: 2.1707""",
+    10: """\
+train 2.0674145221710205
+val 2.1056840419769287""",
     13: "47024",
     14: "      0/ 200000: 3.2870",
     15: """\
@@ -137,6 +140,18 @@ VIDEO: dict[str, str] = {
     "deep + BatchNorm, biases kept": "47551",
 }
 
+# The notebook's "loss log" (cell 11, a Markdown cell): (train, val) of each row as typed
+# there, verbatim; makemore.runs.LECTURE holds the same numbers rounded to 4 decimals. The
+# BatchNorm row is the calibrated network's, measured while it still had b1 (the video's
+# 12,297 parameters), not the final code's printout of cell 10.
+LOSS_LOG: dict[str, tuple[str, str]] = {
+    "original": ("2.1245384216308594", "2.168196439743042"),
+    "fix_softmax": ("2.07", "2.13"),
+    "fix_tanh": ("2.0355966091156006", "2.1026785373687744"),
+    "kaiming": ("2.0376641750335693", "2.106989622116089"),
+    "batchnorm_calibrated": ("2.0668270587921143", "2.104844808578491"),
+}
+
 def video_step0(loss0: float, loss0_fixed: float) -> dict[str, Markdown]:
     """The video's step-0 printouts before and after the softmax fix
     (:data:`VIDEO`) as Markdown, ``loss0`` and ``loss0-fixed``, after
@@ -154,6 +169,7 @@ def video_step0(loss0: float, loss0_fixed: float) -> dict[str, Markdown]:
 # What each printout is, for the tables.
 CELLS: dict[int, str] = {
     6: "parameters of the BatchNorm MLP", 7: "BatchNorm MLP: minibatch loss every 10,000 steps",
+    10: "BatchNorm MLP: split losses, running statistics",
     13: "parameters of the deep network", 14: "deep network: step-0 minibatch loss",
     15: "activations of the tanh layers", 16: "gradients of the tanh outputs",
     17: "weight gradients", 19: "evaluation after the cut", 20: "20 sampled names",
@@ -198,8 +214,8 @@ def lecture_cut(splits: Splits, steps: int = CUT_STEPS) -> Cut:
         16: "\n".join(map(str, backward_stats(model))),
         17: "\n".join(map(str, weight_grad_stats(model))),
     }
-    printed[19] = "\n".join(f"{name} {split_loss(model, *splits.split(name))}"
-                            for name in ("train", "val"))
+    printed[19] = split_printout({name: split_loss(model, *splits.split(name))
+                                  for name in ("train", "val")})
     printed[20] = "\n".join(sample(model, 20, vocab=splits.vocab))
     return Cut(model, history, printed)
 
@@ -210,6 +226,12 @@ def mlp_printout(run: Run) -> dict[int, str]:
     steps = range(0, len(run.lossi), 10_000)
     return {6: str(num_params(run.model)),
             7: "\n".join(_loss_line(i, 10 ** run.lossi[i].item()) for i in steps)}
+
+
+def split_printout(losses: dict[str, float]) -> str:
+    """The notebook's ``split_loss('train'); split_loss('val')`` printout (cells 10 and
+    19, and the loss log's rows): ``print(split, loss.item())``, every digit of the float."""
+    return "\n".join(f"{split} {losses[split]}" for split in ("train", "val"))
 
 
 def bonus_printout() -> dict[int, str]:
@@ -242,7 +264,7 @@ def _close(a: str, b: str, rtol: float) -> bool:
     xs, ys = list(_NUMBER.finditer(a)), list(_NUMBER.finditer(b))
     if len(xs) != len(ys) or _NUMBER.sub("#", a) != _NUMBER.sub("#", b):
         return False
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
         # one unit of the last printed decimal, for fixed-point numbers like "+0.000000"
         ulp = 0.0 if "e" in x.group(0) else 10.0 ** -len(x.group(1) or "")
         if abs(float(x.group(0)) - float(y.group(0))) > max(rtol * abs(float(x.group(0))), ulp):
@@ -308,7 +330,7 @@ def compare(printed: dict[int, str]) -> list[Row]:
         if len(ours) != len(theirs):
             raise ValueError(f"cell {cell}: the notebook printed {len(theirs)} lines, "
                              f"this build {len(ours)}")
-        for a, b in zip(theirs, ours):
+        for a, b in zip(theirs, ours, strict=True):
             if set(a) <= set("- "):  # the bonus cells' separator lines
                 continue
             (label, nb), (_, build) = _split(a), _split(b)
@@ -358,7 +380,8 @@ def max_rel_diff(rows: list[Row]) -> float:
     for r in rows:
         if r.exact:
             continue
-        for x, y in zip(_NUMBER.finditer(r.notebook), _NUMBER.finditer(r.build)):
+        for x, y in zip(_NUMBER.finditer(r.notebook), _NUMBER.finditer(r.build),
+                        strict=False):
             a, b = float(x.group(0)), float(y.group(0))
             if a != 0:
                 worst = max(worst, abs(a - b) / abs(a))
@@ -392,11 +415,10 @@ def _deep_with_bias(batchnorm: bool, n_layers: int = 6, n_embd: int = 10,
 
 def param_counts() -> dict[str, int]:
     """The parameter counts the video shows, in its order, computed from the models."""
-    # the video first adds bngain, bnbias (one BatchNorm of 200) and keeps b1
-    mlp_bn_with_b1 = num_params(mlp("original")) + num_params(BatchNorm1d(200))
     return {
         "MLP (C, W1, b1, W2, b2)": num_params(mlp("original")),
-        "MLP + BatchNorm, b1 kept": mlp_bn_with_b1,
+        # the video first adds bngain, bnbias (one BatchNorm of 200) and keeps b1
+        "MLP + BatchNorm, b1 kept": num_params(mlp("batchnorm_b1")),
         "MLP + BatchNorm, b1 removed": num_params(mlp("batchnorm")),
         "deep, no BatchNorm": num_params(deep_mlp(batchnorm=False)),
         "deep + BatchNorm, biases kept": num_params(_deep_with_bias(True)),
