@@ -33,17 +33,9 @@ def bn_variants(g: torch.Generator) -> Sequential:
     return model
 
 
-def mlp_builder(init: str):
-    return lambda g: models.mlp(init, generator=g)
-
-
 BUILDERS = {
-<<<<<<< HEAD
     **{init: (lambda init: lambda g: models.mlp(init, generator=g))(init)  # noqa: B023
        for init in models.MLP_INITS},
-=======
-    **{init: mlp_builder(init) for init in models.MLP_INITS},
->>>>>>> 4c13faa (A named run for the loss log's BatchNorm row as the lecture measured it (issue 29): models.mlp('batchnorm_b1') is the BatchNorm MLP with kaiming's b1 kept (12,297 parameters, the video's count), trained by the lecture's loop (registry, own block); show.lecture keeps the notebook's cell-10 printout and the loss log's rows verbatim (LOSS_LOG, runs.LECTURE rounded) and prints split losses the notebook's way; tests: its weights are the lecture's, the count, the by-hand loop equals train.train to the bit; the runs CLI test no longer assumes the grid is last; ruff clean on the files touched)
     "deep_bn": lambda g: models.deep_mlp(batchnorm=True, generator=g),
     "deep_nobn": lambda g: models.deep_mlp(batchnorm=False, generator=g),
     "bn_variants": bn_variants,
@@ -213,7 +205,7 @@ def test_train_plain_many_is_each_plain_loop_to_the_bit(splits):
     hists = backprop.train_plain_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=steps,
                                   lr=0.2, decay_step=150, generators=[g for _, g in built],
                                   progress=done.append)
-    for init, (model, g), hist in zip(inits, built, hists, strict=True):
+    for init, (model, g), hist in zip(inits, built, hists):
         ref_model, gr = build(init)
         ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=150,
                           generator=gr, progress=False)
@@ -228,7 +220,7 @@ def test_train_plain_many_stacks_batchnorm_nets_to_the_bit(splits):
     and two deep BatchNorm nets, stacked, end where the lecture's loop ends."""
     steps = 120  # with a learning-rate decay at step 60
     for name, seeds in (("batchnorm", (1, 2)), ("deep_bn", (3, 4))):
-        def fresh(seed, name=name):
+        def fresh(seed):
             g = torch.Generator().manual_seed(seed)
             return (models.mlp("batchnorm", generator=g) if name == "batchnorm"  # noqa: B023
                     else models.deep_mlp(batchnorm=True, generator=g)), g
@@ -236,7 +228,7 @@ def test_train_plain_many_stacks_batchnorm_nets_to_the_bit(splits):
         hists = backprop.train_plain_many([m for m, _ in built], splits.Xtr, splits.Ytr,
                                           steps=steps, lr=0.2, decay_step=60,
                                           generators=[g for _, g in built])
-        for seed, (model, _), hist in zip(seeds, built, hists, strict=True):
+        for seed, (model, _), hist in zip(seeds, built, hists):
             ref_model, gr = fresh(seed)
             ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=60,
                               generator=gr, progress=False)
@@ -272,7 +264,7 @@ def test_eager_vmap_matches_solo_runs(splits):
     built = [build("deep_bn", gain=gain) for gain in gains]
     hists = fast.train_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=40, lrs=lrs,
                             generators=[g for _, g in built], compile=False)
-    for (m, _), h, gain, lr in zip(built, hists, gains, lrs, strict=True):
+    for (m, _), h, gain, lr in zip(built, hists, gains, lrs):
         solo, g = build("deep_bn", gain=gain)
         hs = fast.train_fast(solo, splits.Xtr, splits.Ytr, generator=g, steps=40, lr=lr,
                              compile=False)
@@ -394,7 +386,7 @@ def test_compiled_vmap_matches_solo_runs(splits):
     built = [build("deep_bn", gain=gain) for gain in gains]
     hists = fast.train_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=STEPS,
                             lrs=lrs, generators=[g for _, g in built], compile=True)
-    for (m, _), h, gain, lr in zip(built, hists, gains, lrs, strict=True):
+    for (m, _), h, gain, lr in zip(built, hists, gains, lrs):
         solo, g = build("deep_bn", gain=gain)
         hs = fast.train_fast(solo, splits.Xtr, splits.Ytr, generator=g, steps=STEPS, lr=lr,
                              compile=True)

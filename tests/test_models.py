@@ -35,7 +35,7 @@ def test_mlp_weights_are_the_lectures(init):
     if init in models.MLP_BATCHNORM_INITS:  # gamma/beta of BatchNorm sit between W1 and W2
         got = got[:-4] + got[-2:]
     assert len(got) == len(want)
-    for a, b in zip(got, want, strict=True):
+    for a, b in zip(got, want):
         assert torch.equal(a.detach(), b)
     # the generator continues where the lecture's does (the minibatch stream)
     assert torch.equal(torch.randint(0, 10, (5,), generator=g),
@@ -74,12 +74,12 @@ def test_deep_mlp_structure_and_gain():
     # gain applies to every Linear but the last layer, i.e. including the output
     # Linear when BatchNorm is last (as in the lecture)
     a = models.deep_mlp(batchnorm=True, gain=3.0)
-    for la, lb in zip(a.layers, m.layers, strict=True):
+    for la, lb in zip(a.layers, m.layers):
         if isinstance(la, Linear):
             assert torch.allclose(la.weight, 3 * lb.weight)
     c = models.deep_mlp(batchnorm=False, gain=3.0)
     d = models.deep_mlp(batchnorm=False, gain=1.0)
-    lins = [(x, y) for x, y in zip(c.layers, d.layers, strict=True) if isinstance(x, Linear)]
+    lins = [(x, y) for x, y in zip(c.layers, d.layers) if isinstance(x, Linear)]
     for x, y in lins[:-1]:
         assert torch.allclose(x.weight, 3 * y.weight)
     assert torch.allclose(lins[-1][0].weight, lins[-1][1].weight)  # 0.1 only

@@ -189,7 +189,7 @@ def train_job(specs: list[RunSpec], splits: Splits,
     """
     t0 = time.perf_counter()
     gens = [new_generator(s.seed) for s in specs]
-    models = [s.build(g) for s, g in zip(specs, gens, strict=True)]
+    models = [s.build(g) for s, g in zip(specs, gens)]
     # the trainers report steps per model; the job reports them summed over its runs
     each = None if progress is None else (lambda done: progress(done * len(specs)))
     if specs[0].trainer == "fast":
@@ -206,8 +206,7 @@ def train_job(specs: list[RunSpec], splits: Splits,
         hists = train_plain_many(models, splits.Xtr, splits.Ytr, steps=specs[0].steps,
                                  lr=specs[0].lr, decay_step=specs[0].decay_step,
                                  generators=gens, progress=each)
-    records = [_record(s, m, h, splits)
-               for s, m, h in zip(specs, models, hists, strict=True)]
+    records = [_record(s, m, h, splits) for s, m, h in zip(specs, models, hists)]
     job = {"id": uuid.uuid4().hex[:12], "members": [s.name for s in specs],
            "trainer": hists[0].trainer, "seconds": time.perf_counter() - t0}
     for r in records:

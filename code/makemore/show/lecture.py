@@ -264,7 +264,7 @@ def _close(a: str, b: str, rtol: float) -> bool:
     xs, ys = list(_NUMBER.finditer(a)), list(_NUMBER.finditer(b))
     if len(xs) != len(ys) or _NUMBER.sub("#", a) != _NUMBER.sub("#", b):
         return False
-    for x, y in zip(xs, ys, strict=True):
+    for x, y in zip(xs, ys):
         # one unit of the last printed decimal, for fixed-point numbers like "+0.000000"
         ulp = 0.0 if "e" in x.group(0) else 10.0 ** -len(x.group(1) or "")
         if abs(float(x.group(0)) - float(y.group(0))) > max(rtol * abs(float(x.group(0))), ulp):
@@ -330,7 +330,7 @@ def compare(printed: dict[int, str]) -> list[Row]:
         if len(ours) != len(theirs):
             raise ValueError(f"cell {cell}: the notebook printed {len(theirs)} lines, "
                              f"this build {len(ours)}")
-        for a, b in zip(theirs, ours, strict=True):
+        for a, b in zip(theirs, ours):
             if set(a) <= set("- "):  # the bonus cells' separator lines
                 continue
             (label, nb), (_, build) = _split(a), _split(b)
@@ -380,8 +380,7 @@ def max_rel_diff(rows: list[Row]) -> float:
     for r in rows:
         if r.exact:
             continue
-        for x, y in zip(_NUMBER.finditer(r.notebook), _NUMBER.finditer(r.build),
-                        strict=False):
+        for x, y in zip(_NUMBER.finditer(r.notebook), _NUMBER.finditer(r.build)):
             a, b = float(x.group(0)), float(y.group(0))
             if a != 0:
                 worst = max(worst, abs(a - b) / abs(a))
