@@ -153,6 +153,19 @@ def test_versus_mlps_names_the_best_mlp(grid, monkeypatch):
     assert "MLP: original" in md and "lecture's final" in md and "47,024" in md
 
 
+def test_depth_versus_batchnorm_counts_the_plain_deep_nets(grid):
+    # the fixture: val = 2 + lr + gain / 100 (+ 0.01 with BatchNorm); without BatchNorm at
+    # lr <= 0.1: the four gains at 0.1 and lr 0.03 at gain 5/3
+    numbers = outcomes.depth_versus_batchnorm(grid, best_mlp_val=2.11)
+    assert numbers["plain-n"] == 5
+    assert numbers["plain-beat"] == 2  # gain 0.5 (2.105) and lr 0.03 (2.047) end below 2.11
+    assert numbers["plain-val-min"] == pytest.approx(2.03 + 5 / 300)
+    assert numbers["plain-val-max"] == pytest.approx(2.13)
+    assert numbers["gain-bn"] == pytest.approx(2.12) and numbers["gain-nobn"] == pytest.approx(2.11)
+    with pytest.raises(ValueError, match="no deep run without BatchNorm"):
+        outcomes.depth_versus_batchnorm(grid, 2.11, max_lr=0.01)
+
+
 def test_costs_come_from_the_recorded_jobs(grid):
     runs_ = {name: fake_run(r.spec, job=("bn", 7, 700.0) if r.spec.batchnorm
                             else ("x", 7, 70.0)) for name, r in grid.items()}

@@ -279,6 +279,23 @@ def versus_mlps_numbers(final: Run, mlp_rows: Iterable[str] = MLP_ROWS) -> dict[
                                    "does not beat the best MLP of the loss log")}
 
 
+def depth_versus_batchnorm(grid: dict[str, Run], best_mlp_val: float, max_lr: float = ARM_LR,
+                           gain: float = 1.0) -> dict[str, float | int]:
+    """Is it BatchNorm or the deep network that beats the MLPs? The deep runs *without*
+    BatchNorm at learning rates up to ``max_lr`` that did not diverge: how many
+    (``plain-n``), how many end below ``best_mlp_val`` (``plain-beat``) and their val
+    range (``plain-val-min``, ``plain-val-max``); and the two networks at one ``gain``
+    (learning rate 0.1), with and without BatchNorm (``gain-bn``, ``gain-nobn``)."""
+    plain = [r.losses["val"] for r in grid.values()
+             if not r.spec.batchnorm and r.spec.lr <= max_lr and not diverged(r)]
+    if not plain:
+        raise ValueError(f"no deep run without BatchNorm at lr <= {max_lr:g} in the grid")
+    return {"plain-n": len(plain), "plain-beat": sum(v < best_mlp_val for v in plain),
+            "plain-val-min": min(plain), "plain-val-max": max(plain),
+            "gain-bn": at(grid, True, "gain", gain).losses["val"],
+            "gain-nobn": at(grid, False, "gain", gain).losses["val"]}
+
+
 # ---------------------------------------------------------------------------
 # what BatchNorm costs
 
