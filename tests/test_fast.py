@@ -39,13 +39,21 @@ BUILDERS = {
     "deep_bn": lambda g: models.deep_mlp(batchnorm=True, generator=g),
     "deep_nobn": lambda g: models.deep_mlp(batchnorm=False, generator=g),
     "bn_variants": bn_variants,
+    # chapter "Beyond BatchNorm": LayerNorm, residual blocks, both
+    "deep_ln": lambda g: models.deep_mlp(**DEEP["deep_ln"], generator=g),
+    "deep_res": lambda g: models.deep_mlp(**DEEP["deep_res"], generator=g),
+    "deep_ln_res": lambda g: models.deep_mlp(**DEEP["deep_ln_res"], generator=g),
 }
+DEEP = {"deep_bn": dict(batchnorm=True), "deep_nobn": dict(batchnorm=False),
+        "deep_ln": dict(batchnorm=False, layernorm=True, gain=1.0),
+        "deep_res": dict(batchnorm=False, residual=True, n_layers=8),
+        "deep_ln_res": dict(batchnorm=False, layernorm=True, residual=True, gain=1.0)}
 
 
 def build(name: str, **kw):
     g = models.new_generator()
-    if name.startswith("deep"):
-        return models.deep_mlp(batchnorm=name == "deep_bn", generator=g, **kw), g
+    if name in DEEP:
+        return models.deep_mlp(generator=g, **(DEEP[name] | kw)), g
     return BUILDERS[name](g), g
 
 
@@ -205,7 +213,7 @@ def test_train_plain_many_is_each_plain_loop_to_the_bit(splits):
     hists = backprop.train_plain_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=steps,
                                   lr=0.2, decay_step=150, generators=[g for _, g in built],
                                   progress=done.append)
-    for init, (model, g), hist in zip(inits, built, hists):
+    for init, (model, g), hist in zip(inits, built, hists, strict=False):
         ref_model, gr = build(init)
         ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=150,
                           generator=gr, progress=False)
@@ -220,7 +228,7 @@ def test_train_plain_many_stacks_batchnorm_nets_to_the_bit(splits):
     and two deep BatchNorm nets, stacked, end where the lecture's loop ends."""
     steps = 120  # with a learning-rate decay at step 60
     for name, seeds in (("batchnorm", (1, 2)), ("deep_bn", (3, 4))):
-        def fresh(seed):
+        def fresh(seed, name=name):
             g = torch.Generator().manual_seed(seed)
             return (models.mlp("batchnorm", generator=g) if name == "batchnorm"  # noqa: B023
                     else models.deep_mlp(batchnorm=True, generator=g)), g
@@ -228,12 +236,34 @@ def test_train_plain_many_stacks_batchnorm_nets_to_the_bit(splits):
         hists = backprop.train_plain_many([m for m, _ in built], splits.Xtr, splits.Ytr,
                                           steps=steps, lr=0.2, decay_step=60,
                                           generators=[g for _, g in built])
-        for seed, (model, _), hist in zip(seeds, built, hists):
+        for seed, (model, _), hist in zip(seeds, built, hists, strict=False):
             ref_model, gr = fresh(seed)
             ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=60,
                               generator=gr, progress=False)
             assert torch.equal(hist.lossi, ref.lossi), name
             assert_same_model(model, ref_model, 0.0)  # the running statistics too
+
+
+@pytest.mark.parametrize("name", ["deep_ln", "deep_res", "deep_ln_res"])
+def test_layernorm_and_residual_backward_by_hand_to_the_bit(name, splits):
+    """LayerNorm's backward by hand (BatchNorm's chain over the features) and the residual
+    block's (the gradient of x + f(x) reaches x twice and sums): two nets of chapter
+    "Beyond BatchNorm", stacked, end where the lecture's loop ends, running statistics none."""
+    steps = 40  # with a learning-rate decay at step 20
+    built = [build(name) for _ in range(2)]
+    built[1][1].manual_seed(7)  # the second net's minibatches from another stream
+    assert backprop.supports(built[0][0])
+    hists = backprop.train_plain_many([m for m, _ in built], splits.Xtr, splits.Ytr,
+                                      steps=steps, lr=0.2, decay_step=20,
+                                      generators=[g for _, g in built])
+    for k, ((model, _), hist) in enumerate(zip(built, hists, strict=False)):
+        ref_model, gr = build(name)
+        if k:
+            gr.manual_seed(7)
+        ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=20,
+                          generator=gr, progress=False)
+        assert torch.equal(hist.lossi, ref.lossi), (name, k)
+        assert_same_model(model, ref_model, 0.0)
 
 
 def test_train_plain_many_refuses_what_it_cannot_stack(splits):
@@ -264,7 +294,7 @@ def test_eager_vmap_matches_solo_runs(splits):
     built = [build("deep_bn", gain=gain) for gain in gains]
     hists = fast.train_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=40, lrs=lrs,
                             generators=[g for _, g in built], compile=False)
-    for (m, _), h, gain, lr in zip(built, hists, gains, lrs):
+    for (m, _), h, gain, lr in zip(built, hists, gains, lrs, strict=False):
         solo, g = build("deep_bn", gain=gain)
         hs = fast.train_fast(solo, splits.Xtr, splits.Ytr, generator=g, steps=40, lr=lr,
                              compile=False)
@@ -386,7 +416,7 @@ def test_compiled_vmap_matches_solo_runs(splits):
     built = [build("deep_bn", gain=gain) for gain in gains]
     hists = fast.train_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=STEPS,
                             lrs=lrs, generators=[g for _, g in built], compile=True)
-    for (m, _), h, gain, lr in zip(built, hists, gains, lrs):
+    for (m, _), h, gain, lr in zip(built, hists, gains, lrs, strict=False):
         solo, g = build("deep_bn", gain=gain)
         hs = fast.train_fast(solo, splits.Xtr, splits.Ytr, generator=g, steps=STEPS, lr=lr,
                              compile=True)

@@ -64,13 +64,16 @@ def test_mlp_runs_decay_at_100k_and_build_the_lecture_models():
         assert spec.batchnorm == (init == "batchnorm") and spec.gain is None
         got = spec.build(models.new_generator()).parameters()
         want = models.mlp(init, generator=models.new_generator()).parameters()
-        assert all(torch.equal(a, b) for a, b in zip(got, want)) and len(got) == len(want)
+        assert len(got) == len(want)
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
 
 
 def test_run_names_and_labels_come_from_the_spec():
     for name, s in runs.RUNS.items():
         assert name == s.name == run_name(s.builder, init=s.init, batchnorm=s.batchnorm,
-                                          gain=s.gain, lr=s.lr)
+                                          gain=s.gain, lr=s.lr, layernorm=s.layernorm,
+                                          residual=s.residual, n_layers=s.n_layers,
+                                          steps=s.steps)
     assert run_name("deep_mlp", batchnorm=False, gain=5 / 3, lr=0.03) == "deep_nobn_g1.67_lr0.03"
     assert runs.RUNS["deep_bn_g1.67_lr0.03"].label == "BatchNorm, gain 1.67, lr 0.03"
     assert runs.RUNS["kaiming"].label == "use semi-principled Kaiming init"

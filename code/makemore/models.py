@@ -12,7 +12,17 @@ from typing import Literal
 
 import torch
 
-from .nn import BatchNorm1d, Embedding, Flatten, Linear, Module, Sequential, Tanh
+from .nn import (
+    BatchNorm1d,
+    Embedding,
+    Flatten,
+    LayerNorm,
+    Linear,
+    Module,
+    Residual,
+    Sequential,
+    Tanh,
+)
 
 SEED = 2147483647
 VOCAB_SIZE = 27
@@ -87,7 +97,7 @@ def mlp(init: MLPInit = "original", n_embd: int = 10, n_hidden: int = 200,
 def deep_mlp(batchnorm: bool = True, gain: float = 5 / 3, tanh: bool = True,
              n_layers: int = 6, n_embd: int = 10, n_hidden: int = 100,
              block_size: int = 3, vocab_size: int = VOCAB_SIZE,
-             last_scale: float = 0.1,
+             last_scale: float = 0.1, layernorm: bool = False, residual: bool = False,
              generator: torch.Generator | None = None) -> Sequential:
     """The lecture's deep network: ``n_layers`` Linear layers, each followed by
     BatchNorm (optional) and Tanh (optional) except the last, which is followed by
@@ -99,21 +109,36 @@ def deep_mlp(batchnorm: bool = True, gain: float = 5 / 3, tanh: bool = True,
     BatchNorm's gamma when there is BatchNorm, otherwise on the weight.
     BatchNorm is the lecture's: unbiased variance to normalize, eps 1e-5,
     momentum 0.1.
+
+    Chapter "Beyond BatchNorm": ``layernorm=True`` puts a :class:`LayerNorm` wherever
+    BatchNorm would be (instead of it); ``residual=True`` wraps each hidden layer, the
+    ``n_layers - 2`` from width ``n_hidden`` to ``n_hidden``, in a :class:`Residual`
+    block, ``x + tanh(x @ W)``, around which the input passes unchanged. Both draw the
+    same random numbers as the network without them: the same seed, the same weights.
     """
+    if batchnorm and layernorm:
+        raise ValueError("deep_mlp: choose BatchNorm or LayerNorm, not both")
+    if residual and batchnorm:
+        raise ValueError("deep_mlp: a residual block holds no BatchNorm (its running "
+                         "statistics); use layernorm=True or no normalization")
     g = new_generator() if generator is None else generator
     emb = Embedding(vocab_size, n_embd, generator=g)
     layers: list[Module] = [emb, Flatten()]
     sizes = [n_embd * block_size] + [n_hidden] * (n_layers - 1) + [vocab_size]
+    norm = batchnorm or layernorm
     for i in range(n_layers):
         last = i == n_layers - 1
-        # with BatchNorm right after, a bias would be subtracted away: leave it out
-        layers.append(Linear(sizes[i], sizes[i + 1], bias=not batchnorm, generator=g))
+        # with a normalization right after, a bias would be subtracted away (BatchNorm)
+        # or duplicate its beta (LayerNorm): leave it out
+        layers.append(Linear(sizes[i], sizes[i + 1], bias=not norm, generator=g))
         if batchnorm:
             layers.append(BatchNorm1d(sizes[i + 1], unbiased=True))
+        elif layernorm:
+            layers.append(LayerNorm(sizes[i + 1]))
         if tanh and not last:
             layers.append(Tanh())
     with torch.no_grad():
-        if batchnorm:
+        if norm:
             layers[-1].gamma *= last_scale
         else:
             layers[-1].weight *= last_scale
@@ -122,7 +147,20 @@ def deep_mlp(batchnorm: bool = True, gain: float = 5 / 3, tanh: bool = True,
         for layer in layers[:-1]:
             if isinstance(layer, Linear):
                 layer.weight *= gain
+    if residual:
+        layers = _residual_blocks(layers)
     return _requires_grad(Sequential(layers))
+
+
+def _residual_blocks(layers: list[Module]) -> list[Module]:
+    """Wrap every hidden layer of a deep net, a Linear from the width to the width and
+    what follows it up to the next Linear, in a :class:`Residual` block; the first
+    Linear (from the embeddings) and the output Linear change the width and stay out."""
+    starts = [i for i, layer in enumerate(layers) if isinstance(layer, Linear)]
+    out: list[Module] = layers[:starts[1]]
+    for a, b in zip(starts[1:-1], starts[2:], strict=False):
+        out.append(Residual(layers[a:b]))
+    return out + layers[starts[-1]:]
 
 
 def _requires_grad(model: Sequential) -> Sequential:

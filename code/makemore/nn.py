@@ -154,12 +154,75 @@ class BatchNorm1d(Module):
         return {"running_mean": self.running_mean, "running_var": self.running_var}
 
 
+class LayerNorm(Module):
+    """Layer normalization over the features of each example (Ba et al., 2016).
+
+    ``y = gamma * (x - mean) / sqrt(var + eps) + beta`` with ``mean`` and the *biased*
+    ``var`` of each row (example) over its features, as ``torch.nn.LayerNorm``: where
+    BatchNorm averages a feature over the batch, LayerNorm averages an example over its
+    features. Nothing depends on the other examples of the batch, so there are no
+    running statistics, training and evaluation compute the same function, and a batch
+    of one example is as good as any. Introduced in the chapter "Beyond BatchNorm".
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        self.eps = eps
+        # parameters, trained with backprop: one scale and one shift per feature
+        self.gamma = torch.ones(dim)
+        self.beta = torch.zeros(dim)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        xmean = x.mean(-1, keepdim=True)  # (B, 1): one mean per example
+        xvar = x.var(-1, keepdim=True, unbiased=False)  # (B, 1), as torch.nn.LayerNorm
+        xhat = (x - xmean) / torch.sqrt(xvar + self.eps)
+        self.out = self.gamma * xhat + self.beta
+        return self.out
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.gamma, self.beta]
+
+
 class Tanh(Module):
     """The squashing non-linearity; its local gradient is ``1 - tanh(x)**2``."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.out = torch.tanh(x)
         return self.out
+
+
+class Residual(Module):
+    """A residual block (He et al., 2016): ``x + f(x)`` for the layers ``f`` it holds.
+
+    The input passes around the block unchanged and the block only adds to it, so the
+    gradient reaching ``x`` is the gradient of the output *plus* what flows back through
+    ``f``: an identity path from the loss to every block, whatever ``f`` does to its
+    share. ``f`` must keep the width. Its layers may not hold running statistics (no
+    BatchNorm inside: :meth:`Sequential.state_dict` names a block's tensors by position).
+    Introduced in the chapter "Beyond BatchNorm".
+    """
+
+    def __init__(self, layers: list[Module]) -> None:
+        for layer in layers:
+            if layer.buffers() or isinstance(layer, Residual):
+                raise TypeError(f"a Residual block holds plain layers only, not "
+                                f"{type(layer).__name__} (running statistics, nested blocks)")
+        self.layers = layers
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for layer in self.layers:
+            h = layer(h)
+        self.out = x + h  # the residual stream: input plus the block's contribution
+        return self.out
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def train(self, mode: bool = True) -> Residual:
+        self.training = mode
+        for layer in self.layers:
+            layer.train(mode)
+        return self
 
 
 class Sequential(Module):
@@ -184,20 +247,13 @@ class Sequential(Module):
         return self
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """Parameters and buffers by ``"<layer index>.<name>"`` (detached copies)."""
-        state: dict[str, torch.Tensor] = {}
-        for i, layer in enumerate(self.layers):
-            for name in ("weight", "bias", "gamma", "beta"):
-                t = getattr(layer, name, None)
-                if isinstance(t, torch.Tensor):
-                    state[f"{i}.{name}"] = t.detach().clone()
-            for name, t in layer.buffers().items():
-                state[f"{i}.{name}"] = t.detach().clone()
-        return state
+        """Parameters and buffers by ``"<layer index>.<name>"`` (detached copies); a
+        layer inside a :class:`Residual` block is ``"<block>.<index in it>.<name>"``."""
+        return {key: t.detach().clone() for key, t in _tensors(self.layers).items()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> Sequential:
         """Copy tensors from :meth:`state_dict` output back into the layers."""
-        own = self.state_dict()
+        own = _tensors(self.layers)
         missing = set(own) - set(state)
         unexpected = set(state) - set(own)
         if missing or unexpected:
@@ -205,11 +261,25 @@ class Sequential(Module):
                 f"state does not fit this model: missing {sorted(missing)}, "
                 f"unexpected {sorted(unexpected)}; was it saved from another configuration?")
         for key, t in state.items():
-            i, name = key.split(".", 1)
-            layer = self.layers[int(i)]
-            if getattr(layer, name).shape != t.shape:
+            if own[key].shape != t.shape:
                 raise ValueError(f"{key}: shape {tuple(t.shape)} does not fit "
-                                 f"{tuple(getattr(layer, name).shape)}")
+                                 f"{tuple(own[key].shape)}")
             with torch.no_grad():
-                getattr(layer, name).copy_(t)
+                own[key].copy_(t)
         return self
+
+
+def _tensors(layers: list[Module], prefix: str = "") -> dict[str, torch.Tensor]:
+    """The layers' own parameter and buffer tensors (not copies) by state-dict key."""
+    out: dict[str, torch.Tensor] = {}
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Residual):
+            out |= _tensors(layer.layers, f"{prefix}{i}.")
+            continue
+        for name in ("weight", "bias", "gamma", "beta"):
+            t = getattr(layer, name, None)
+            if isinstance(t, torch.Tensor):
+                out[f"{prefix}{i}.{name}"] = t
+        for name, t in layer.buffers().items():
+            out[f"{prefix}{i}.{name}"] = t
+    return out

@@ -73,18 +73,33 @@ def _progress(steps: int, progress: bool | ProgressFn | None):
     yield from trange(steps, mininterval=1.0)
 
 
+OPTIMIZERS = ("sgd", "adam")
+ADAM_BETAS = (0.9, 0.999)  # Kingma & Ba's defaults, and torch.optim.Adam's
+ADAM_EPS = 1e-8
+
+
 def train(model: Sequential, X: torch.Tensor, Y: torch.Tensor, steps: int = STEPS,
           batch_size: int = BATCH_SIZE, lr: float = 0.1, decay_step: int = 100_000,
           generator: torch.Generator | None = None, record_ud: bool = False,
-          retain_grad: bool = False, progress: bool | ProgressFn | None = None) -> History:
+          retain_grad: bool = False, progress: bool | ProgressFn | None = None,
+          optimizer: str = "sgd") -> History:
     """Minibatch SGD, exactly the lecture's loop.
 
     ``generator`` should be the one the model was built with, so that the
     minibatches continue the lecture's random stream. ``retain_grad=True`` keeps
     the gradient of every layer's ``.out`` (for the diagnostics) -- at a cost.
     ``record_ud=True`` records the update:data ratios at every step.
+
+    ``optimizer="adam"`` replaces the SGD update by Adam's (Kingma & Ba, 2014; the
+    chapter "Beyond BatchNorm"), with ``lr`` (and its schedule) as Adam's step size and
+    :data:`ADAM_BETAS`, :data:`ADAM_EPS`; its update:data ratios are those of the update
+    actually applied, ``std(update) / std(data)``, as :mod:`makemore.engine.fast` records them.
     """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
     parameters = model.parameters()
+    if optimizer == "adam":  # Adam's running averages of the gradient and its square
+        moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in parameters]
     lossi, ud = [], []  # Python floats, as the lecture; tensors at the end
     t0 = time.perf_counter()
     model.train()
@@ -104,21 +119,52 @@ def train(model: Sequential, X: torch.Tensor, Y: torch.Tensor, steps: int = STEP
         loss.backward()
         # update
         lr_i = learning_rate(i, lr, decay_step)
-        with torch.no_grad():
-            for p in parameters:
-                p += -lr_i * p.grad
+        if optimizer == "adam":
+            updates = adam_updates(parameters, moments, i + 1, lr_i)  # applied
+        else:
+            with torch.no_grad():
+                for p in parameters:
+                    p += -lr_i * p.grad
         # track stats
         lossi.append(loss.log10().item())
         if record_ud:
             with torch.no_grad():
-                ud.append([((lr_i * p.grad).std() / p.data.std()).log10().item()
-                           for p in parameters])
+                if optimizer == "adam":  # the update as applied
+                    ud.append([(u.std() / p.data.std()).log10().item()
+                               for u, p in zip(updates, parameters, strict=False)])
+                else:
+                    ud.append([((lr_i * p.grad).std() / p.data.std()).log10().item()
+                               for p in parameters])
     # float32 holds every value exactly: each was a float32 loss before .item()
     n = len(parameters)
     return History(lossi=torch.tensor(lossi, dtype=torch.float32),
                    ud=torch.tensor(ud, dtype=torch.float32).view(-1, n),
                    ud_steps=torch.arange(len(ud), dtype=torch.int64),
                    trainer="plain", seconds=time.perf_counter() - t0)
+
+
+@torch.no_grad()
+def adam_updates(parameters: list[torch.Tensor], moments: list[tuple[torch.Tensor, torch.Tensor]],
+                 t: int, lr: float, betas: tuple[float, float] = ADAM_BETAS,
+                 eps: float = ADAM_EPS) -> list[torch.Tensor]:
+    """One Adam step (Kingma & Ba, 2014, Algorithm 1) on ``parameters`` from their
+    ``.grad``: update each pair ``(m, v)`` of ``moments`` in place, add the update to
+    each parameter, and return the updates applied.
+
+    ``m`` and ``v`` average the gradient and its square; divided by ``1 - beta**t`` they
+    are unbiased at step ``t`` (counted from 1). The update ``-lr * m / (sqrt(v) + eps)``
+    is about ``lr`` in size wherever the gradient keeps its sign, however large or small
+    the gradient: unlike SGD's ``-lr * grad``, it does not scale with the gradient.
+    """
+    b1, b2 = betas
+    updates = []
+    for p, (m, v) in zip(parameters, moments, strict=False):
+        m.mul_(b1).add_(p.grad, alpha=1 - b1)
+        v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+        update = -lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+        p += update
+        updates.append(update)
+    return updates
 
 
 # Rows per forward pass when evaluating a split. In evaluation mode every layer acts on

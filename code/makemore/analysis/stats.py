@@ -131,7 +131,9 @@ def layer_blocks(model: Sequential) -> list[int]:
     (0 for the embedding; the k-th Linear and what follows it are block k)."""
     blocks, n = [], 0
     for layer in model.layers:
-        n += isinstance(layer, Linear)
+        # a residual block (chapter "Beyond BatchNorm") counts the Linear layers inside it
+        inner = getattr(layer, "layers", [layer])
+        n += sum(isinstance(sub, Linear) for sub in inner)
         blocks.append(n)
     return blocks
 
@@ -210,7 +212,8 @@ class ParamStats:
 
 def _param_blocks(model: Sequential) -> list[int]:
     """The block of the layer that owns each parameter, in ``parameters()`` order."""
-    return [b for layer, b in zip(model.layers, layer_blocks(model)) for _ in layer.parameters()]
+    return [b for layer, b in zip(model.layers, layer_blocks(model), strict=True)
+            for _ in layer.parameters()]
 
 
 def weight_columns(model: Sequential) -> list[tuple[int, str, int]]:
@@ -218,7 +221,8 @@ def weight_columns(model: Sequential) -> list[tuple[int, str, int]]:
     is block 0, the k-th Linear's weight ``Wk`` block k (chapter "Diagnostics": the
     columns of an update:data history that the plots draw)."""
     return [(j, f"W{block}" if block else "C", block)
-            for j, (p, block) in enumerate(zip(model.parameters(), _param_blocks(model)))
+            for j, (p, block) in enumerate(zip(model.parameters(), _param_blocks(model),
+                                               strict=True))
             if p.ndim == 2]
 
 
@@ -229,7 +233,7 @@ def weight_grad_stats(model: Sequential, bins: int = HIST_BINS) -> list[ParamSta
     weight matrices are where most of the parameters, and the trouble, are.
     """
     stats = []
-    for i, (p, block) in enumerate(zip(model.parameters(), _param_blocks(model))):
+    for i, (p, block) in enumerate(zip(model.parameters(), _param_blocks(model), strict=False)):
         if p.ndim != 2:
             continue
         if p.grad is None:

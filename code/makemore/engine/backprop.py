@@ -5,7 +5,9 @@ calling one backward kernel per recorded op. At batch size 32 the kernels are
 tiny, and recording and walking the graph costs about as much as the math. This
 module writes the same backward pass out by hand, the way the next lecture of
 the series ("becoming a backprop ninja") derives it, for the layers of the loss
-log's MLPs: Embedding, Flatten, Linear, Tanh, BatchNorm and the cross-entropy loss.
+log's MLPs: Embedding, Flatten, Linear, Tanh, BatchNorm and the cross-entropy loss;
+and for the chapter "Beyond BatchNorm", LayerNorm (BatchNorm's chain over the
+features) and residual blocks (the gradient of ``x + f(x)`` reaches ``x`` twice).
 
 It runs ``M`` models of one architecture at once: every tensor gets a leading
 models dim, ``x @ W`` becomes ``torch.bmm``, and each elementwise op covers all
@@ -18,7 +20,8 @@ train as one job this way (:func:`train_plain_many`) at ~3x the steps/s of the
 lecture's loop typed out four times (``make bench``: "MLP, stack of 4"). BatchNorm's
 backward is autograd's chain op by op (mean, std or var, subtract, divide, scale,
 shift), not the one-line formula the next lecture derives: that formula is the
-same math with other roundings.
+same math with other roundings. The short runs of the depth study (up to 50 layers)
+train this way, with no graph to compile.
 
 Introduced for the pre-trained runs of the loss log (chapter "Reproduction").
 """
@@ -29,10 +32,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..nn import BatchNorm1d, Module, Sequential
+from ..nn import BatchNorm1d, Module, Residual, Sequential
 from ..train import PROGRESS_EVERY, History, ProgressFn, learning_rate
 from .fast import CHUNK, minibatch_indices
-from .functional import LAYER_KINDS, batchnorm_forward, same_architecture
+from .functional import LAYER_KINDS, batchnorm_forward, layernorm_forward, same_architecture
 
 aten = torch.ops.aten
 
@@ -44,26 +47,53 @@ Layers = list[tuple[str, list[torch.Tensor], list[torch.Tensor], Module]]
 def supports(model: Sequential) -> bool:
     """Can this module differentiate ``model``? (Only the layers above; a BatchNorm
     that divides by ``sqrt(std**2 + eps)`` is left to autograd: no model here has one.)"""
-    return all(type(layer) in LAYER_KINDS and not (isinstance(layer, BatchNorm1d)
-                                              and layer.track_std and layer.eps != 0)
+    return all(LAYER_KINDS.get(type(layer)) in BY_HAND
+               and not (isinstance(layer, BatchNorm1d) and layer.track_std and layer.eps != 0)
+               and (not isinstance(layer, Residual) or supports(layer))
                for layer in model.layers)
+
+
+# the layer kinds whose backward this module writes out
+BY_HAND = ("embedding", "flatten", "linear", "batchnorm", "layernorm", "tanh", "residual")
+
+
+def _flat(layers: list[Module]) -> list[tuple[str, Module]]:
+    """``(kind, layer)`` for every layer in the order the forward pass runs them, a
+    residual block as ``("residual_in", block)``, its layers, ``("residual_out", block)``."""
+    out = []
+    for layer in layers:
+        kind = LAYER_KINDS[type(layer)]
+        if kind == "residual":
+            out += [("residual_in", layer), *_flat(layer.layers), ("residual_out", layer)]
+        else:
+            out.append((kind, layer))
+    return out
 
 
 def stack(models: list[Sequential]) -> Layers:
     """The models' layers as (kind, parameters stacked along a new dim 0): copies,
     trained in place by the caller and written back with :func:`unstack`."""
     if not all(supports(m) for m in models):
-        raise TypeError("backprop knows Embedding, Flatten, Linear, Tanh and BatchNorm1d only; "
-                        "differentiate other models with autograd")
+        raise TypeError("backprop knows Embedding, Flatten, Linear, Tanh, BatchNorm1d, "
+                        "LayerNorm and Residual only; differentiate other models with autograd")
     if not all(same_architecture(models[0], m) for m in models[1:]):
         raise ValueError("backprop.stack needs models of one architecture (the same layers "
                          "and sizes); train the others in another call")
-    def stacked(tensors_of):  # one stacked copy per tensor of the layer
-        return [torch.stack(ts).detach() for ts in zip(*map(tensors_of, models))]
-    return [(LAYER_KINDS[type(layer)],
-             stacked(lambda m, j=j: m.layers[j].parameters()),
-             stacked(lambda m, j=j: list(m.layers[j].buffers().values())), layer)
-            for j, layer in enumerate(models[0].layers)]
+    flats = [_flat(m.layers) for m in models]
+
+    def stacked(j, tensors_of):  # one stacked copy per tensor of each model's layer j
+        per_model = [tensors_of(f[j][1]) for f in flats]
+        return [torch.stack(ts).detach() for ts in zip(*per_model, strict=True)]
+
+    def params(layer):
+        return layer.parameters()
+
+    def buffers(layer):
+        return list(layer.buffers().values())
+
+    return [(kind, [] if kind.startswith("residual") else stacked(j, params),
+             stacked(j, buffers), layer)
+            for j, (kind, layer) in enumerate(flats[0])]
 
 
 def parameters(layers: Layers) -> list[torch.Tensor]:
@@ -76,10 +106,10 @@ def unstack(layers: Layers, models: list[Sequential]) -> None:
     into each model's own tensors."""
     with torch.no_grad():
         for k, m in enumerate(models):
-            for mine, new in zip(m.parameters(), parameters(layers)):
+            for mine, new in zip(m.parameters(), parameters(layers), strict=False):
                 mine.copy_(new[k])
-            for layer, (_, _, bufs, _) in zip(m.layers, layers):
-                for name, new in zip(layer.buffers(), bufs):
+            for (_, layer), (_, _, bufs, _) in zip(_flat(m.layers), layers, strict=False):
+                for name, new in zip(layer.buffers(), bufs, strict=False):
                     setattr(layer, name, new[k].clone())
 
 
@@ -99,11 +129,15 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
     models = torch.arange(M).view(M, 1, 1)  # pairs each model with its own rows
     # forward, keeping each layer's input and output (and BatchNorm's intermediates):
     # the backward pass needs them
-    ins, outs, saved = [], [], []
+    ins, outs, saved, skips = [], [], [], []
     h = x
     for kind, ps, bufs, layer in layers:
         ins.append(h)
-        if kind == "embedding":  # row x of C, per model: (M, B, T) -> (M, B, T, n_embd)
+        if kind == "residual_in":  # the block's input, added back at its end
+            skips.append(h)
+        elif kind == "residual_out":  # nn.Residual's x + f(x)
+            h = skips.pop() + h
+        elif kind == "embedding":  # row x of C, per model: (M, B, T) -> (M, B, T, n_embd)
             C = ps[0]  # (M, vocab, n_embd): model k's row x is row k * vocab + x of the stack
             rows = (h + models * C.shape[1]).view(-1)  # the backward adds into these rows
             h = C.view(-1, C.shape[2]).index_select(0, rows).view(*h.shape, C.shape[2])
@@ -117,9 +151,13 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
             gamma, beta = (p.unsqueeze(1) for p in ps)
             h, stats, bn = batchnorm_forward(h, gamma, beta, *bufs, layer.eps, layer.momentum,
                                              layer.unbiased, layer.track_std, dim=1)
-            for buf, new in zip(bufs, stats):
+            for buf, new in zip(bufs, stats, strict=False):
                 buf.copy_(new)  # the running statistics, as the layer updates them
             saved.append(bn)
+        elif kind == "layernorm":  # over dim 2, each example's features
+            gamma, beta = (p.unsqueeze(1) for p in ps)
+            h, ln = layernorm_forward(h, gamma, beta, layer.eps, dim=2)
+            saved.append(ln)
         elif kind == "tanh":
             h = torch.tanh(h)
         outs.append(h)
@@ -128,7 +166,7 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
     # log-likelihood: one call per model, as each model's loss is its own mean
     logp = torch._log_softmax(h, 2, False)  # (M, B, vocab)
     loss = torch.stack([aten.nll_loss_forward(lp, yk, None, 1, -100)[0]
-                        for lp, yk in zip(logp.unbind(0), y.unbind(0))])
+                        for lp, yk in zip(logp.unbind(0), y.unbind(0), strict=False)])
     # its backward, aten.nll_loss_backward's values for all models at once: -1 / B at
     # each row's target (-grad / total weight, with grad 1 and B rows), 0 elsewhere
     dlogp = torch.zeros_like(logp).scatter_(2, y.unsqueeze(2), -1.0 / B)
@@ -137,9 +175,16 @@ def loss_and_grads(layers: Layers, x: torch.Tensor, y: torch.Tensor
 
     # backward, layer by layer from the top: d = d loss / d (the layer's output)
     grads: list[torch.Tensor] = []  # last parameter first
-    for (kind, ps, _, layer), inp, out in zip(reversed(layers), reversed(ins), reversed(outs)):
-        if kind == "batchnorm":
+    for (kind, ps, _, layer), inp, out in zip(reversed(layers), reversed(ins), reversed(outs),
+                                              strict=True):
+        if kind == "residual_out":  # x + f(x): d reaches x twice, directly and through f
+            skips.append(d)
+        elif kind == "residual_in":  # the two sum (the order of two terms changes no bit)
+            d = skips.pop() + d
+        elif kind == "batchnorm":
             d = _batchnorm_backward(d, inp, ps[0], saved.pop(), layer, grads)
+        elif kind == "layernorm":
+            d = _layernorm_backward(d, inp, ps[0], saved.pop(), grads)
         elif kind == "tanh":
             d = aten.tanh_backward(d, out)  # d * (1 - tanh**2)
         elif kind == "linear":
@@ -181,6 +226,24 @@ def _batchnorm_backward(d: torch.Tensor, h: torch.Tensor, gamma: torch.Tensor, s
     # a = h - mean: d h = d a, and d mean = -(d a summed over the batch), spread evenly
     dh_mean = (-da).sum([1], keepdim=True).expand_as(h) / B
     # the engine adds the three contributions to d h in this order: a's, var's, mean's
+    return da + dh_var + dh_mean
+
+
+def _layernorm_backward(d: torch.Tensor, h: torch.Tensor, gamma: torch.Tensor, saved: tuple,
+                        grads: list[torch.Tensor]) -> torch.Tensor:
+    """:func:`_batchnorm_backward` for :class:`makemore.nn.LayerNorm`: the same chain of
+    autograd's formulas, its statistics over the features (dim 2) instead of the batch,
+    with the biased variance; beta and gamma still sum their gradient over the batch."""
+    s, xhat = saved
+    n = h.shape[2]
+    grads.append(d.sum([1]))  # beta
+    grads.append((d * xhat).sum([1]))  # gamma
+    dxhat = d * gamma.unsqueeze(1)
+    da = dxhat / s
+    ds = (-dxhat * (xhat / s)).sum([2], keepdim=True)
+    dvar = ds / (2 * s)
+    dh_var = (2.0 / n) * dvar * (h - h.mean(2, keepdim=True))
+    dh_mean = (-da).sum([2], keepdim=True).expand_as(h) / n
     return da + dh_var + dh_mean
 
 

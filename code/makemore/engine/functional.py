@@ -15,18 +15,34 @@ from __future__ import annotations
 
 import torch
 
-from ..nn import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
+from ..nn import (
+    BatchNorm1d,
+    Embedding,
+    Flatten,
+    LayerNorm,
+    Linear,
+    Module,
+    Residual,
+    Sequential,
+    Tanh,
+)
 
 # the layers with a functional form, by exact type: a subclass may change the math
 LAYER_KINDS = {Embedding: "embedding", Flatten: "flatten", Linear: "linear",
-               BatchNorm1d: "batchnorm", Tanh: "tanh"}
+               BatchNorm1d: "batchnorm", Tanh: "tanh", LayerNorm: "layernorm",
+               Residual: "residual"}
 
 
-def layer_plan(model: Sequential) -> tuple:
+def layer_plan(model: Sequential | Residual) -> tuple:
     """The model reduced to what its forward pass needs besides tensors: each
-    layer's kind and flags. Equal plans run the same code."""
+    layer's kind and flags (a residual block: the plan of its layers). Equal plans run
+    the same code."""
+    return _plan(model.layers)
+
+
+def _plan(layers: list[Module]) -> tuple:
     plan = []
-    for layer in model.layers:
+    for layer in layers:
         kind = LAYER_KINDS.get(type(layer))
         if kind is None:
             raise TypeError(f"the fast trainer does not know the layer {type(layer).__name__}; "
@@ -35,13 +51,17 @@ def layer_plan(model: Sequential) -> tuple:
             plan.append((kind, layer.bias is not None))
         elif kind == "batchnorm":
             plan.append((kind, layer.eps, layer.momentum, layer.unbiased, layer.track_std))
+        elif kind == "layernorm":
+            plan.append((kind, layer.eps))
+        elif kind == "residual":
+            plan.append((kind, _plan(layer.layers)))
         else:
             plan.append((kind,))
     return tuple(plan)
 
 
 def bn_buffers(model: Sequential) -> list[torch.Tensor]:
-    """The BatchNorm running statistics, in layer order."""
+    """The BatchNorm running statistics, in layer order (a residual block holds none)."""
     return [t for layer in model.layers for t in layer.buffers().values()]
 
 
@@ -74,6 +94,17 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_stat, eps, momentum,
     return out, [new_mean, new_stat], (s, xhat)
 
 
+def layernorm_forward(x, gamma, beta, eps, dim: int = -1):
+    """:class:`makemore.nn.LayerNorm`, op for op, over the features dim ``dim``;
+    ``gamma`` and ``beta`` shaped to broadcast against ``x``. Returns the output and,
+    for :mod:`makemore.engine.backprop`, the divisor ``s`` and ``xhat = (x - mean) / s``."""
+    xmean = x.mean(dim, keepdim=True)
+    xvar = x.var(dim, keepdim=True, unbiased=False)
+    s = torch.sqrt(xvar + eps)
+    xhat = (x - xmean) / s
+    return gamma * xhat + beta, (s, xhat)
+
+
 def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[torch.Tensor],
                        x: torch.Tensor, features_first: bool = False
                        ) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -87,7 +118,15 @@ def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[to
     :func:`makemore.engine.fast._compiled_step`); the logits come back (batch, vocab) either way."""
     params, buffers = iter(params), iter(buffers)
     new_buffers: list[torch.Tensor] = []
-    transposed = False  # is x (features, batch)?
+    x, transposed = _forward(plan, params, buffers, new_buffers, x, features_first, False)
+    return (x.mT if transposed else x), new_buffers
+
+
+def _forward(plan: tuple, params, buffers, new_buffers: list[torch.Tensor], x: torch.Tensor,
+             features_first: bool, transposed: bool) -> tuple[torch.Tensor, bool]:
+    """The layers of ``plan`` on ``x``, drawing tensors from the iterators ``params`` and
+    ``buffers`` and appending BatchNorm's new running statistics to ``new_buffers``;
+    ``transposed``: is x (features, batch)? Returns the output and whether it is."""
     for kind, *flags in plan:
         if kind == "embedding":
             x = next(params)[x]
@@ -108,9 +147,18 @@ def functional_forward(plan: tuple, params: list[torch.Tensor], buffers: list[to
             x, stats, _ = batchnorm_forward(x, gamma, beta, next(buffers), next(buffers),
                                             *flags, dim=1 if transposed else 0)
             new_buffers += stats
+        elif kind == "layernorm":  # over the features: dim 0 of (features, batch)
+            gamma, beta = next(params), next(params)
+            if transposed:
+                gamma, beta = gamma[:, None], beta[:, None]
+            x, _ = layernorm_forward(x, gamma, beta, flags[0], dim=0 if transposed else -1)
+        elif kind == "residual":  # x + the block's layers on x
+            h, _ = _forward(flags[0], params, buffers, new_buffers, x, features_first,
+                            transposed)
+            x = x + h
         elif kind == "tanh":
             x = torch.tanh(x)
-    return (x.mT if transposed else x), new_buffers
+    return x, transposed
 
 
 def same_architecture(a: Sequential, b: Sequential) -> bool:

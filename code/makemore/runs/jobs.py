@@ -35,16 +35,21 @@ TRAINERS = ("fast", "plain")
 
 
 def run_name(builder: str, *, init: str | None = None, batchnorm: bool = True,
-             gain: float | None = None, lr: float = 0.1) -> str:
+             gain: float | None = None, lr: float = 0.1, layernorm: bool = False,
+             residual: bool = False, n_layers: int = 6, steps: int = STEPS) -> str:
     """The one place a run's name is made: an MLP row is named after its init
-    (``"kaiming"``), a deep net after its configuration (``"deep_bn_g1.67_lr0.03"``)."""
+    (``"kaiming"``), a deep net after its configuration (``"deep_bn_g1.67_lr0.03"``;
+    ``"deep_ln_..."`` with LayerNorm, and ``_L20``, ``_res``, ``_s1001`` for another depth,
+    residual blocks, or another length than the lecture's 200,000 steps)."""
     if builder == "mlp":
         if not init:
             raise ValueError("an mlp run needs its init (one of makemore.models.MLP_INITS)")
         return init
     if gain is None:
         raise ValueError("a deep_mlp run needs its gain")
-    return f"deep_{'bn' if batchnorm else 'nobn'}_g{gain:.3g}_lr{lr:g}"
+    norm = "bn" if batchnorm else "ln" if layernorm else "nobn"
+    return (f"deep_{norm}_g{gain:.3g}_lr{lr:g}" + (f"_L{n_layers}" if n_layers != 6 else "")
+            + ("_res" if residual else "") + (f"_s{steps}" if steps != STEPS else ""))
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,11 @@ class RunSpec:
     # deep_mlp: BatchNorm after every Linear; mlp: follows from init (MLP_BATCHNORM_INITS)
     batchnorm: bool = False
     gain: float | None = None  # deep_mlp only: the weights' gain over sqrt(fan_in)
+    # deep_mlp only (chapter "Beyond BatchNorm"): LayerNorm where BatchNorm would be,
+    # residual blocks around the hidden layers, the number of Linear layers
+    layernorm: bool = False
+    residual: bool = False
+    n_layers: int = 6
     lr: float = 0.1
     decay_step: int = 100_000  # lr -> lr / 10 from this step on
     steps: int = STEPS
@@ -81,8 +91,13 @@ class RunSpec:
                                       or self.batchnorm != (self.init in MLP_BATCHNORM_INITS)):
             raise ValueError(f"{self.name}: an mlp run takes init only "
                              f"(batchnorm follows from the init, one of {MLP_BATCHNORM_INITS})")
+        if self.builder == "mlp" and (self.layernorm or self.residual or self.n_layers != 6):
+            raise ValueError(f"{self.name}: layernorm, residual and n_layers are deep_mlp's")
         if self.builder == "deep_mlp" and (self.gain is None or self.init is not None):
             raise ValueError(f"{self.name}: a deep_mlp run takes batchnorm and gain, no init")
+        if self.batchnorm and (self.layernorm or self.residual):
+            raise ValueError(f"{self.name}: BatchNorm goes with neither LayerNorm nor "
+                             f"residual blocks (see makemore.models.deep_mlp)")
         if self.trainer == "plain" and self.ud_every:
             raise ValueError(f"{self.name}: the plain loop records no update:data ratios; "
                              f"set ud_every=0 or trainer='fast'")
@@ -92,14 +107,17 @@ class RunSpec:
         """A reader's name: ``"BatchNorm, gain 1.67, lr 0.03"``, or an MLP's title."""
         if self.builder == "mlp":
             return self.title or self.name
-        bn = "BatchNorm" if self.batchnorm else "no BatchNorm"
-        return f"{bn}, gain {self.gain:.3g}, lr {self.lr:g}"
+        bn = "BatchNorm" if self.batchnorm else "LayerNorm" if self.layernorm else "no BatchNorm"
+        extra = (f", {self.n_layers} layers" if self.n_layers != 6 else "") + \
+            (", residual" if self.residual else "")
+        return f"{bn}, gain {self.gain:.3g}, lr {self.lr:g}{extra}"
 
     def build(self, generator: torch.Generator | None = None) -> Sequential:
         """The freshly initialized model; draws from ``generator`` as the lecture."""
         if self.builder == "mlp":
             return mlp(self.init, generator=generator)
-        return deep_mlp(batchnorm=self.batchnorm, gain=self.gain, generator=generator)
+        return deep_mlp(batchnorm=self.batchnorm, gain=self.gain, layernorm=self.layernorm,
+                        residual=self.residual, n_layers=self.n_layers, generator=generator)
 
     def config(self) -> dict:
         """Every field that decides the run's numbers: all but the name and the title."""
@@ -180,7 +198,7 @@ def train_job(specs: list[RunSpec], splits: Splits,
     """Train ``specs`` as one job and return the record the cache stores for each.
 
     The specs must form one group (:func:`groups`): the fast trainer trains them
-    vectorized, the plain loop as one stack of MLPs
+    vectorized, the plain loop as one stack of models
     (:func:`makemore.engine.backprop.train_plain_many`, bit-identical to
     :func:`makemore.train.train`).
     ``progress`` is called with the steps done by the job (summed over its runs).
@@ -189,7 +207,7 @@ def train_job(specs: list[RunSpec], splits: Splits,
     """
     t0 = time.perf_counter()
     gens = [new_generator(s.seed) for s in specs]
-    models = [s.build(g) for s, g in zip(specs, gens)]
+    models = [s.build(g) for s, g in zip(specs, gens, strict=False)]
     # the trainers report steps per model; the job reports them summed over its runs
     each = None if progress is None else (lambda done: progress(done * len(specs)))
     if specs[0].trainer == "fast":
@@ -206,7 +224,7 @@ def train_job(specs: list[RunSpec], splits: Splits,
         hists = train_plain_many(models, splits.Xtr, splits.Ytr, steps=specs[0].steps,
                                  lr=specs[0].lr, decay_step=specs[0].decay_step,
                                  generators=gens, progress=each)
-    records = [_record(s, m, h, splits) for s, m, h in zip(specs, models, hists)]
+    records = [_record(s, m, h, splits) for s, m, h in zip(specs, models, hists, strict=False)]
     job = {"id": uuid.uuid4().hex[:12], "members": [s.name for s in specs],
            "trainer": hists[0].trainer, "seconds": time.perf_counter() - t0}
     for r in records:
