@@ -24,11 +24,16 @@ def mlp_run(init: str, title: str, trainer: str = "plain") -> RunSpec:
                    title=title)
 
 
-def deep_run(batchnorm: bool, gain: float, lr: float = 0.1, title: str = "") -> RunSpec:
-    """A run of the experiments' grid: the six-layer net of the lecture's last part."""
+def deep_run(batchnorm: bool, gain: float, lr: float = 0.1, title: str = "",
+             **kw) -> RunSpec:
+    """A run of the experiments' grid: the six-layer net of the lecture's last part.
+    ``kw``: the chapter "Beyond BatchNorm"'s fields of :class:`~makemore.runs.jobs.RunSpec`
+    (``layernorm``, ``residual``, ``n_layers``; ``steps`` and ``trainer``)."""
     # the lecture's deep network decays the learning rate at step 150,000
-    return RunSpec(run_name("deep_mlp", batchnorm=batchnorm, gain=gain, lr=lr), "deep_mlp",
-                   batchnorm=batchnorm, gain=gain, lr=lr, decay_step=150_000, title=title)
+    name_kw = {k: kw[k] for k in ("layernorm", "residual", "n_layers", "steps") if k in kw}
+    return RunSpec(run_name("deep_mlp", batchnorm=batchnorm, gain=gain, lr=lr, **name_kw),
+                   "deep_mlp", batchnorm=batchnorm, gain=gain, lr=lr, decay_step=150_000,
+                   title=title, **kw)
 
 
 # The lecture's loss log, in order (train, val): what `reproduce` compares against.
@@ -52,6 +57,21 @@ def grid() -> list[RunSpec]:
             for gain, lr in [(g, 0.1) for g in GAINS] + [(5 / 3, lr) for lr in LRS]]
 
 
+# Chapter "Beyond BatchNorm". The lecture's final network with LayerNorm in place of
+# BatchNorm, trained exactly like it (200,000 steps, fast trainer): one new graph to compile.
+DEEP_LN = run_name("deep_mlp", batchnorm=False, layernorm=True, gain=1.0, lr=0.1)
+# The deep tanh net without BatchNorm at three depths, in four wirings: plain, residual
+# blocks, LayerNorm, both (gain 5/3 without LayerNorm, 1 with it, as the lecture's final
+# net), for the lecture's 1,001 steps: the per-layer pictures show what depth does within a
+# few hundred steps. They train with the plain loop (makemore.engine.backprop writes these
+# layers' backward by hand, to the bit of the lecture's loop): no graph to compile, where
+# the fast trainer would compile one per depth and wiring for runs this short.
+DEPTHS = (6, 20, 50)
+SHORT_STEPS = 1_001  # the lecture's cut: its loop breaks after the update of step 1,000
+DEPTH_RUNS = [deep_run(False, 1.0 if ln else 5 / 3, n_layers=n, layernorm=ln, residual=res,
+                       steps=SHORT_STEPS, trainer="plain", ud_every=0)
+              for n in DEPTHS for ln in (False, True) for res in (False, True)]
+
 RUNS: dict[str, RunSpec] = {s.name: s for s in [
     mlp_run("original", "original"),
     mlp_run("fix_softmax", "fix softmax confidently wrong"),
@@ -59,6 +79,8 @@ RUNS: dict[str, RunSpec] = {s.name: s for s in [
     mlp_run("kaiming", "use semi-principled Kaiming init"),
     mlp_run("batchnorm", "add a BatchNorm layer", trainer="fast"),
     *grid(),
+    deep_run(False, 1.0, layernorm=True, title="LayerNorm in place of BatchNorm"),
+    *DEPTH_RUNS,
 ]}
 # The lecture's last network: 6 layers with BatchNorm, gain 1, cut at 1,000 steps there.
 DEEP_BN = run_name("deep_mlp", batchnorm=True, gain=1.0, lr=0.1)
