@@ -7,6 +7,7 @@
 - :mod:`~makemore.show.layer_figures`  what single layers do: init, parameters, BatchNorm, folding
 - :mod:`~makemore.show.grid_plots`     the figures of the experiments' grid
 - :mod:`~makemore.show.corpus_plots`   the figures of the names' statistics
+- :mod:`~makemore.show.beyond_plots`   the figures of "Beyond BatchNorm": depth, Adam's gain sweep
 - :mod:`~makemore.show.explorer`       one figure + controls -> a live widget or static HTML
 - :mod:`~makemore.show.interactive`    the book's sliders, live (ipywidgets) and static (HTML)
 - :mod:`~makemore.show.lecture`        the lecture notebook's printouts, recomputed and compared

@@ -59,7 +59,7 @@ def grid(panels: Mapping[str, T], draw: Callable[[Axes, T], Any], xlabel: str,
     nrows = -(-len(panels) // ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=figsize, layout="constrained",
                             sharex=sharex, squeeze=False)
-    for k, (ax, (name, value)) in enumerate(zip(axs.flat, panels.items())):
+    for k, (ax, (name, value)) in enumerate(zip(axs.flat, panels.items(), strict=False)):
         draw(ax, value)
         if ax.get_legend() is not None:
             ax.get_legend().remove()
@@ -140,5 +140,38 @@ def layer_table(stats: Mapping[str, Sequence[T]], cell: Callable[[T], Any],
     for name, column in stats.items():
         if len(column) != len(rows):
             raise ValueError(f"{name!r} has {len(column)} entries for {len(rows)} rows")
-        columns[name] = dict(zip(rows, (cell(s) for s in column)))
+        columns[name] = dict(zip(rows, (cell(s) for s in column), strict=False))
     return table(columns, corner)
+
+
+def norm_pictures(forward: Mapping[str, Sequence[LayerStats]],
+                  backward: Mapping[str, Sequence[LayerStats]],
+                  weights: Mapping[str, Sequence[ParamStats]], ud: Mapping[str, torch.Tensor],
+                  figsize: tuple[float, float] = (9, 10)) -> Figure:
+    """The four pictures of a few networks at once, a column per network (the keys of
+    ``forward``) and a row per picture: tanh outputs, their gradients, the weights'
+    gradients (histograms), the update:data ratios over the steps; one legend for the
+    layers below (chapter "Beyond BatchNorm": BatchNorm next to LayerNorm)."""
+    use_style()
+    names = list(forward)
+    fig, axs = plt.subplots(4, len(names), figsize=figsize, layout="constrained",
+                            squeeze=False, sharex="row")
+    rows = (("tanh output", forward), ("gradient of the tanh output", backward),
+            ("weight gradient", weights))
+    for r, (xlabel, stats) in enumerate(rows):
+        for c, name in enumerate(names):
+            ax = axs[r, c]
+            plot_hist(stats[name], "", ax=ax)
+            ax.get_legend().remove()
+            ax.set(xlabel=xlabel, ylabel="density" if c == 0 else "")
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+    for c, name in enumerate(names):
+        u = ud[name]
+        ax = axs[3, c]
+        plot_ud(u, [weight_label(j) for j in range(u.shape[1])], ax=ax)
+        ax.get_legend().remove()
+        ax.set(xlabel="step", ylabel="log10 update:data" if c == 0 else "")
+        axs[0, c].set_title(name)
+    n = max(u.shape[1] for u in ud.values())
+    block_legend(fig, range(n), weight_label)
+    return fig
