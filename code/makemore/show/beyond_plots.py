@@ -41,13 +41,13 @@ def spread_figure(looks: Mapping[tuple[int, str], DepthLook], depth: int,
         for when, d, style in (("init", lk.init, "--"), ("trained", lk.trained, "-")):
             if trained is not None and trained != (when == "trained"):
                 continue
-            layers = [s.index for s in d.forward]
+            layers = range(1, len(d.forward) + 1)  # hidden layer k: its tanh, or block k's stream
             label = f"{kind}, {when}"
             left.plot(layers, [s.std for s in d.forward], style, color=color, label=label)
             right.plot(layers, [s.std for s in d.backward], style, color=color, label=label)
-    left.set(xlabel="layer (hidden output)", ylabel="std of the activations",
+    left.set(xlabel="hidden layer", ylabel="std of the activations",
              title=f"{depth} layers: forward")
-    right.set(xlabel="layer (hidden output)", ylabel="std of the gradient", yscale="log",
+    right.set(xlabel="hidden layer", ylabel="std of the gradient", yscale="log",
               title=f"{depth} layers: backward")
     handles, labels = left.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", fontsize=8)
