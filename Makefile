@@ -14,10 +14,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # 55-124 s with two on a loaded 2-core machine). Pages, tests and pretrain inherit it.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help venv data runs bundle fetch-runs book notebooks lint lint-workflows test test-fast bench clean distclean
+.PHONY: help venv data runs bundle fetch-runs book pdf notebooks lint lint-workflows test test-fast bench clean distclean
 
 help:
-	@echo "make book       venv + names.txt + pre-trained runs, then the HTML book in _build/html"
+	@echo "make book       venv + names.txt + pre-trained runs, then the HTML book in _build/html and its PDF"
+	@echo "make pdf        the book as one PDF: _build/pdf/makemore-part3.pdf (and a copy in the site)"
 	@echo "make test       everything: clean -W book build, unit, slow and browser tests"
 	@echo "make test-fast  unit tests only (not slow, not browser)"
 	@echo "make data       fetch and verify names.txt (MAKEMORE_NAMES=/path/names.txt: local copy)"
@@ -57,6 +58,15 @@ fetch-runs: $(STAMP)
 
 book: runs
 	$(BIN)/jupyter-book build .
+	$(MAKE) pdf
+
+# The whole book as one PDF (tools/pdf.py): the single-page HTML build, printed by
+# Debian's chromium. It reuses the HTML build's executed pages (_build/.jupyter_cache);
+# a copy goes into the site, whose introduction links it.
+PDF := _build/pdf/makemore-part3.pdf
+pdf: runs
+	$(BIN)/jupyter-book build . --builder singlehtml
+	$(BIN)/python tools/pdf.py --out $(PDF) --site _build/html
 
 # Lint first (seconds), then a fresh build: every page executes, and any warning or cell
 # error fails it. Then all tests, slow and browser ones included (the browser tests read
@@ -64,6 +74,7 @@ book: runs
 test: lint runs
 	rm -rf _build
 	$(BIN)/jupyter-book build . $(STRICT)
+	$(MAKE) pdf
 	$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
 	exit $$rc

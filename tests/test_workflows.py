@@ -141,3 +141,20 @@ def test_actionlint():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{len(files)} file(s), 0 problem(s)" in proc.stdout
+
+
+def test_the_pdf_is_published_with_the_site(wf):
+    """`make pdf` runs after the book build and before the site is uploaded, and the
+    Makefile's pdf target copies the PDF into _build/html (the introduction links it)."""
+    build = steps(wf["jobs"]["build"])
+    runs = [s.get("run", "") for s in build]
+    book = next(i for i, r in enumerate(runs) if "jupyter-book build ." in r)
+    pdf = next(i for i, r in enumerate(runs) if re.search(r"^\s*make pdf\s*$", r, re.M))
+    (upload,) = step_using(wf["jobs"]["build"], "actions/upload-pages-artifact")
+    assert book < pdf < build.index(upload)
+    assert "if" not in build[pdf] and "continue-on-error" not in build[pdf]
+    makefile = (REPO / "Makefile").read_text()
+    target = makefile.split("\npdf:", 1)[1].split("\n\n")[0]
+    assert "--builder singlehtml" in target and "--site _build/html" in target
+    assert "$(MAKE) pdf" in makefile.split("\ntest:", 1)[1].split("\n\n")[0], \
+        "make test builds the PDF the tests read"

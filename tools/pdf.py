@@ -1,0 +1,355 @@
+"""The whole book as one PDF: the single-page HTML printed by Debian's chromium.
+
+    jupyter-book build . --builder singlehtml     # -> _build/singlehtml/index.html
+    python tools/pdf.py                           # -> _build/pdf/makemore-part3.pdf
+
+``make pdf`` runs both. Why chromium and not LaTeX: the pages are HTML first (MyST
+Markdown tables, the static explorers, glued numbers, sphinx-exercise boxes), and
+chromium prints exactly what a reader of the site sees, math typeset by the site's own
+offline MathJax; the LaTeX path (``--builder pdflatex``) needs a TeX installation of
+several hundred MB and drops or mangles HTML outputs. Jupyter Book's own
+``--builder pdfhtml`` cannot be used: it downloads a browser. Here Playwright drives
+``shutil.which("chromium")`` and every request off 127.0.0.1 is refused.
+
+What the PDF holds, beyond the page itself:
+
+- a title page (title, author, version, where the site is) and a table of contents
+  whose entries link to their chapters and carry page numbers. Chromium cannot compute
+  page numbers in CSS (no ``target-counter``), so the book is printed twice: the first
+  print's link annotations say on which page each entry's target landed, the numbers are
+  filled in (same width: the layout does not move), and it is printed again;
+- PDF bookmarks (the outline) from the headings, a page number in every footer;
+- solutions that the site folds away are printed open; the interactive sections print
+  their first frame (their controls are hidden), as does every other figure with its
+  numbered caption.
+
+The PDF is written to a temporary file beside the target and renamed into place, so a
+failed run never leaves a half-written PDF.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import html
+import io
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HTML = REPO / "_build" / "singlehtml"
+OUT = REPO / "_build" / "pdf" / "makemore-part3.pdf"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--disable-quic"]
+PLACEHOLDER = "000"  # a TOC page number before the first print: as wide as the real ones
+MARGIN = {"top": "18mm", "bottom": "20mm", "left": "18mm", "right": "18mm"}
+FOOTER = ('<div style="font-size:8pt;width:100%;text-align:center;color:#555">'
+          '<span class="pageNumber"></span></div>')
+
+
+class PdfError(Exception):
+    """Something the user can fix; the message says what."""
+
+
+# ---------------------------------------------------------------------------
+# the page as printed: title page, contents, print styles (run in the browser)
+
+PRINT_CSS = Path(__file__).with_name("pdf.css").read_text(encoding="utf-8")
+
+# Runs in the printed page. The theme prints a contents list of its own
+# (#jb-print-docs-body: the book's parts and numbered chapters, linked to
+# #document-<page> markers); this puts a title page before it, points each entry at
+# its chapter's <section> (the marker is an empty <span> just before it, which a page
+# break would leave behind on the previous page), gives each entry a page number
+# placeholder, opens what the site folds away, and turns links that only work on the
+# site into links to the published site (or plain text). Returns the entries' targets.
+PREPARE_JS = r"""(meta) => {
+  const here = new URL(document.baseURI);
+  const body = document.querySelector("#jb-print-docs-body");
+  if (!body) { return []; }
+  const title = document.createElement("section");
+  title.className = "mm-pdf-title";
+  title.innerHTML = meta.title_html;
+  body.before(title);
+  const ids = [];
+  body.querySelectorAll("#jb-print-toc a[href^='#']").forEach(a => {
+    const marker = document.getElementById(decodeURIComponent(a.hash.slice(1)));
+    const section = marker && (marker.tagName === "SECTION" ? marker :
+                               marker.nextElementSibling);
+    if (!section || section.tagName !== "SECTION" || !section.id) { return; }
+    section.classList.add("mm-chapter");
+    a.setAttribute("href", "#" + section.id);
+    const page = document.createElement("span");
+    page.className = "mm-toc-page";
+    page.dataset.for = section.id;
+    page.textContent = meta.placeholder;
+    a.after(page);
+    ids.push(section.id);
+  });
+  // printed open: solutions and other dropdowns (sphinx-togglebutton), <details>
+  document.querySelectorAll("details").forEach(d => d.open = true);
+  document.querySelectorAll(".toggle-hidden").forEach(e => e.classList.remove("toggle-hidden"));
+  // links: to an element of this page -> #id; to a file of the site -> the published
+  // site; anything else local (another page of the HTML build) -> plain text
+  document.querySelectorAll("a[href]").forEach(a => {
+    const url = new URL(a.getAttribute("href"), here);
+    if (url.origin !== here.origin) { return; }
+    const id = decodeURIComponent(url.hash.slice(1));
+    if (id && document.getElementById(id)) { a.setAttribute("href", "#" + id); return; }
+    const path = url.pathname.replace(/^\/+/, "");
+    if (/^_(downloads|images)\//.test(path)) { a.setAttribute("href", meta.site + path); return; }
+    a.removeAttribute("href");
+  });
+  document.documentElement.classList.add("mm-pdf");
+  return ids;
+}"""
+
+FILL_JS = """(pages) => {
+  document.querySelectorAll(".mm-toc-page").forEach(
+      e => { if (e.dataset.for in pages) e.textContent = String(pages[e.dataset.for]); });
+}"""
+
+
+def title_html(title: str, author: str, version: str, url: str) -> str:
+    """The title page's inner HTML (escaped)."""
+    e = html.escape
+    return (f"<h1 class='mm-pdf-book-title'>{e(title)}</h1>"
+            f"<p class='mm-pdf-author'>{e(author)}</p>"
+            f"<p class='mm-pdf-version'>Version {e(version)}</p>"
+            f"<p class='mm-pdf-url'>Read online, run every chapter as a notebook: "
+            f"<a href='{e(url)}'>{e(url)}</a></p>")
+
+
+def book_meta(root: Path = REPO) -> dict:
+    """Title, author and site URL from ``_config.yml``; version from the package."""
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    sys.path.insert(0, str(root / "code"))
+    try:
+        import makemore
+
+        version = makemore.__version__
+    finally:
+        sys.path.remove(str(root / "code"))
+    url = (config.get("html") or {}).get("baseurl") or \
+        (config.get("repository") or {}).get("url", "")
+    return {"title": config["title"], "author": config.get("author", ""),
+            "version": version, "url": url}
+
+
+# ---------------------------------------------------------------------------
+# reading the PDF back: on which page did each link land
+
+
+def chapter_pages(pdf: bytes, ids: list[str]) -> dict[str, int]:
+    """The page each chapter (by element id) starts on, from the PDF's destinations."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf))
+    named = {name.lstrip("/"): reader.get_destination_page_number(dest) + 1
+             for name, dest in reader.named_destinations.items()}
+    missing = [i for i in ids if i not in named]
+    if missing:
+        raise PdfError(f"the PDF has no destination for the chapters {missing}: chromium "
+                       f"did not keep their anchors (is the contents' link to them missing?)")
+    return {i: named[i] for i in ids}
+
+
+# ---------------------------------------------------------------------------
+# printing
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def serve(folder: Path) -> Iterator[str]:
+    """``folder`` over HTTP on 127.0.0.1 (a free port) while the block runs; MathJax
+    loads its fonts and extensions by URL, which a ``file://`` page may not."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0),
+                                functools.partial(_QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def find_chromium() -> str:
+    exe = shutil.which("chromium")
+    if exe is None:
+        raise PdfError("Debian's chromium is not installed: `apt-get install chromium` "
+                       "(the PDF is printed by it; no browser is ever downloaded)")
+    return exe
+
+
+def root_page(html_dir: Path) -> Path:
+    """The single page: Jupyter Book writes it as ``<root doc>.html`` (``book/intro.html``)
+    and an ``index.html`` that only redirects there."""
+    index = html_dir / "index.html"
+    if not index.exists():
+        raise PdfError(f"no single-page HTML at {index}: run "
+                       f"`jupyter-book build . --builder singlehtml` first (or `make pdf`)")
+    m = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"',
+                  index.read_text(encoding="utf-8"), re.I)
+    page = (html_dir / m.group(1)).resolve() if m else index
+    if html_dir.resolve() not in page.parents or not page.exists():
+        raise PdfError(f"{index} redirects to {m.group(1)}, which is not in {html_dir}")
+    return page
+
+
+def print_book(html_dir: Path, meta: dict, log=print) -> tuple[bytes, dict[str, int]]:
+    """Print ``html_dir/index.html``; return the PDF and ``{chapter id: page}``."""
+    from playwright.sync_api import sync_playwright
+
+    index = root_page(html_dir)
+    exe = find_chromium()
+    with serve(html_dir) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(color_scheme="light")
+            blocked: list[str] = []
+
+            # The page is served at the site's root: Sphinx's singlehtml builder writes
+            # a page from a sub-folder (book/intro.html) with links relative to the root
+            # (`_static/...`, `book/intro.html#id`), which only resolve from there.
+            at = url + "_book.html"
+
+            def route(r):
+                if r.request.url.split("#")[0] == at:
+                    r.fulfill(body=index.read_bytes(), content_type="text/html; charset=utf-8")
+                elif r.request.url.startswith(url) or r.request.url.startswith("data:"):
+                    r.continue_()
+                else:  # the PDF is made from the site's own files only
+                    blocked.append(r.request.url)
+                    r.abort()
+
+            context.route("**/*", route)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(at, wait_until="load", timeout=120_000)
+            page.emulate_media(media="print")
+            _wait_for_math(page)
+            if PRINT_CSS:
+                page.add_style_tag(content=PRINT_CSS)
+            ids = page.evaluate(PREPARE_JS, {
+                "placeholder": PLACEHOLDER, "site": meta["url"],
+                "title_html": title_html(meta["title"], meta["author"], meta["version"],
+                                         meta["url"])})
+            if not ids:
+                raise PdfError(f"{index}: no contents with chapters found (the theme's "
+                               f"#jb-print-toc, linked to each chapter)")
+            page.evaluate("() => document.fonts.ready")
+            _wait_for_images(page)
+            pages: dict[str, int] = {}
+            prints = 0
+            while True:  # the numbers are as wide as the placeholder: 2 prints
+                pdf = page.pdf(format="A4", margin=MARGIN, print_background=True,
+                               display_header_footer=True, header_template="<div></div>",
+                               footer_template=FOOTER, outline=True, tagged=True)
+                prints += 1
+                found = chapter_pages(pdf, ids)
+                if found == pages:
+                    break
+                if prints == 3:
+                    raise PdfError("the contents' page numbers did not settle in 3 prints")
+                pages = found
+                page.evaluate(FILL_JS, pages)
+            if errors:
+                raise PdfError(f"script errors on the page: {errors[:3]}")
+            if blocked:
+                log(f"pdf: refused {len(blocked)} request(s) off 127.0.0.1, e.g. {blocked[0]}")
+            log(f"pdf: {len(ids)} chapters, printed {prints} times")
+            return pdf, pages
+        finally:
+            browser.close()
+
+
+def _wait_for_math(page) -> None:
+    """MathJax's first typesetting pass, when the page loads MathJax at all."""
+    if page.evaluate("() => !!document.querySelector('script[src*=mathjax]')"):
+        page.wait_for_function("() => window.MathJax && MathJax.startup && "
+                               "MathJax.startup.promise", timeout=60_000)
+        page.evaluate("() => MathJax.startup.promise")
+        left = page.evaluate("() => document.querySelectorAll('.math').length - "
+                             "document.querySelectorAll('mjx-container').length")
+        if left > 0:
+            raise PdfError(f"MathJax left {left} formula(s) untypeset")
+
+
+def _wait_for_images(page) -> None:
+    broken = page.evaluate("""async () => {
+      const imgs = Array.from(document.images);
+      await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => {
+        i.addEventListener('load', r); i.addEventListener('error', r); })));
+      return imgs.filter(i => i.naturalWidth === 0 && i.getClientRects().length)
+                 .map(i => i.src.slice(0, 80));
+    }""")
+    if broken:
+        raise PdfError(f"{len(broken)} image(s) did not load: {broken[:3]}")
+
+
+def write_atomic(data: bytes, out: Path) -> None:
+    """``out`` holds ``data`` completely or is left as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--html", type=Path, default=HTML,
+                    help="the single-page HTML build (default: _build/singlehtml)")
+    ap.add_argument("--out", type=Path, default=OUT, help="the PDF (default: %(default)s)")
+    ap.add_argument("--site", type=Path, default=None,
+                    help="also copy the PDF into this built site (its introduction links "
+                         "../<name>.pdf); skipped, with a note, when it has no index.html")
+    args = ap.parse_args(argv)
+    try:
+        out = args.out.resolve()
+        if out.exists() and out.is_dir():
+            raise PdfError(f"{out} is a folder: give the PDF's file name")
+        pdf, pages = print_book(args.html.resolve(), book_meta())
+        write_atomic(pdf, out)
+        if args.site is not None:
+            if (args.site / "index.html").exists():
+                write_atomic(pdf, args.site / out.name)
+            else:
+                print(f"pdf: no built site in {args.site}: the PDF is not copied into it")
+    except PdfError as e:
+        print(f"pdf: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"pdf: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    from pypdf import PdfReader
+
+    n = len(PdfReader(io.BytesIO(pdf)).pages)
+    print(f"pdf: wrote {out} ({n} pages, {len(pdf) / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
