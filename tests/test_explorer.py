@@ -104,3 +104,17 @@ def test_payload_cannot_close_its_script_tag():
         dot, [Control("x", "x", (0.0,), ("</script>",))], "esc")
     soup, fig, payload = parse(markup)
     assert payload["labels"] == [["</script>"]]
+
+
+def test_output_carries_the_initial_frame_as_png():
+    """Beside the HTML, the frame the explorer opens on, for whatever cannot show HTML
+    (a LaTeX or other non-HTML builder, a notebook viewer)."""
+    controls = [Control("x", "x", (0.0, 1.0, 2.0), ("0", "1", "2"), initial=1)]
+    markup = explorer.static_explorer(dot, controls, "png", alt=lambda x: f'x is {x} & "more"')
+    bundle = explorer.as_output(markup)._repr_mimebundle_()
+    assert bundle["text/html"] == markup
+    _, fig, _ = parse(markup)
+    assert base64.b64decode(bundle["image/png"]) == frame_png(fig.find("img")["src"])
+    assert bundle["text/plain"] == 'x is 1.0 & "more"'
+    with pytest.raises(ValueError, match="initial frame"):
+        explorer.as_output("<p>not an explorer</p>")

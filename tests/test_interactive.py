@@ -58,7 +58,7 @@ def test_normalization_static_frames(case, monkeypatch):
     if case == "notebook":  # three of its stops are enough here (a frame costs ~0.5 s)
         c = replace(c, stops=(-30.0, c.batch[0], 30.0))
         monkeypatch.setitem(interactive.NORM_CASES, case, c)
-    markup = interactive.normalization_static(case).data
+    markup = interactive.normalization_static(case).html
     _, fig, payload = parse(markup)
     assert fig["id"] == ("mm-explorer-normalization" if case == "book"
                          else "mm-explorer-normalization-notebook"), "one id per explorer"
@@ -157,10 +157,10 @@ def test_init_figure_has_activation_and_gradient_panels(small_data):
 
 
 def test_init_static_frames(small_data):
-    _, fig, payload = parse(interactive.init_static(gains=(1.0, 2.0)).data)
+    _, fig, payload = parse(interactive.init_static(gains=(1.0, 2.0)).html)
     assert sorted(payload["frames"]) == ["0-0", "0-1", "1-0", "1-1"]
     assert fig.find("input", type="checkbox") is not None
-    _, fig, payload = parse(interactive.init_static(gains=(1.0, 2.0), batchnorm=(False,)).data)
+    _, fig, payload = parse(interactive.init_static(gains=(1.0, 2.0), batchnorm=(False,)).html)
     assert sorted(payload["frames"]) == ["0", "1"]
     assert fig.find("input", type="checkbox") is None
 
@@ -221,7 +221,7 @@ def test_training_figure_marks_the_step(fake_runs):
 
 def test_training_static_and_widget(fake_runs):
     names, steps = interactive.TRAINING_RUNS[:2], (0, 199_900)
-    _, fig, payload = parse(interactive.training_static(names, steps).data)
+    _, fig, payload = parse(interactive.training_static(names, steps).html)
     assert len(payload["frames"]) == 4
     assert [o.string for o in fig.find("select").find_all("option")] == [
         interactive.run_label(n) for n in names]

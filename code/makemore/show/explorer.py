@@ -195,11 +195,32 @@ def static_explorer(draw: Callable[..., Figure], controls: Sequence[Control], na
     return "\n".join(parts)
 
 
-def as_html(markup: str):
-    """``markup`` as an IPython ``HTML`` object: a notebook cell shows it as is."""
-    from IPython.display import HTML
+# the initial frame, as static_explorer() writes it (its alt text is attribute-escaped)
+_INITIAL = re.compile(r'<img class="mm-frame" src="data:image/png;base64,([A-Za-z0-9+/=]+)" '
+                      r'alt="([^"]*)"')
 
-    return HTML(markup)
+
+class StaticOutput:
+    """A static explorer as a notebook output: its HTML, and beside it its initial frame
+    as an ``image/png``. HTML builders (the site, the single page the PDF is printed
+    from) show the explorer; whatever cannot show HTML -- a LaTeX or other non-HTML
+    builder, a notebook viewer -- shows the frame the explorer opens on."""
+
+    def __init__(self, markup: str) -> None:
+        m = _INITIAL.search(markup)
+        if m is None:
+            raise ValueError("not the markup of static_explorer(): it has no initial frame")
+        self.html, self.png, self.alt = markup, m.group(1), html.unescape(m.group(2))
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        # image/png as base64 text, as Jupyter stores it; text/plain: the frame's alt text
+        return {"text/html": self.html, "image/png": self.png, "text/plain": self.alt}
+
+
+def as_output(markup: str) -> StaticOutput:
+    """``markup`` from :func:`static_explorer` as what a notebook cell shows: the HTML,
+    and its initial frame as a PNG for builders and viewers without HTML."""
+    return StaticOutput(markup)
 
 
 # ---------------------------------------------------------------------------

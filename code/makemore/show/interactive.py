@@ -31,7 +31,7 @@ from ..data import load_splits
 from ..models import deep_mlp, new_generator
 from ..nn import BatchNorm1d
 from ..runs import get as get_run
-from .explorer import Control, as_html, live, static_explorer
+from .explorer import Control, as_output, live, static_explorer
 from .plots import REFERENCE_COLOR, layer_color, plot_hist, smooth, use_style
 
 # ---------------------------------------------------------------------------
@@ -179,7 +179,7 @@ def normalization_static(case: str = "book"):
     name, intro = (("normalization", "") if case == "book" else
                    (f"normalization-{case}", "The lecture notebook's five numbers. "))
     draw = partial(normalization_figure, batch=c.batch, xlim=c.xlim)
-    return as_html(static_explorer(
+    return as_output(static_explorer(
         draw, [ctrl], name, alt=alt,
         caption=intro + "Drag the slider: example 0 moves, the batch mean and std follow "
                 "it, and so does the normalized output of every other example in the batch."))
@@ -271,7 +271,7 @@ def init_static(gains: Sequence[float] = INIT_GAINS,
                 f"{acts}; saturated: {sat}. Gradient std by layer: {grads}.")
 
     toggle = " and switch BatchNorm on and off" if len(batchnorm) == 2 else ""
-    return as_html(static_explorer(
+    return as_output(static_explorer(
         draw, controls, "init", alt=alt,
         caption=f"Slide the gain{toggle}: the activation and gradient distribution of "
                 f"every tanh layer of the deep network at initialization (one minibatch "
@@ -374,7 +374,7 @@ def training_static(names: Sequence[str] = TRAINING_RUNS,
         return (f"Update:data ratios (log10) of run {run_label(name)} up to step {step:,}; "
                 f"at that step: {vals}. The reference line is at -3.")
 
-    return as_html(static_explorer(
+    return as_output(static_explorer(
         training_figure, [run_ctrl, step_ctrl], "training", alt=alt,
         caption="Pick a run and slide through training: the update:data ratio of every "
                 "weight matrix (log10, mean over 1,000 steps) against the lecture's "
