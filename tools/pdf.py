@@ -129,17 +129,16 @@ def title_html(title: str, author: str, version: str, url: str) -> str:
 
 
 def book_meta(root: Path = REPO) -> dict:
-    """Title, author and site URL from ``_config.yml``; version from the package."""
+    """Title, author and site URL from ``_config.yml``; the package's version (read,
+    not imported: no torch for a title page)."""
     import yaml
 
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
-    sys.path.insert(0, str(root / "code"))
-    try:
-        import makemore
-
-        version = makemore.__version__
-    finally:
-        sys.path.remove(str(root / "code"))
+    init = (root / "code" / "makemore" / "__init__.py").read_text(encoding="utf-8")
+    m = re.search(r'^__version__ = "([^"]+)"', init, re.M)
+    if m is None:
+        raise PdfError(f"no __version__ = \"...\" in {root / 'code/makemore/__init__.py'}")
+    version = m.group(1)
     url = (config.get("html") or {}).get("baseurl") or \
         (config.get("repository") or {}).get("url", "")
     return {"title": config["title"], "author": config.get("author", ""),
