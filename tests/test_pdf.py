@@ -88,12 +88,12 @@ def test_title_page_is_escaped_and_names_the_version():
 # browser: a small page printed for real
 
 SMALL = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
-<main id="main-content" class="bd-main"><div class="bd-content"><article class="bd-article">
-<div id="jb-print-docs-body"><h1>T</h1><div id="jb-print-toc"><nav><ul class="section-nav">
-{toc}</ul></nav></div></div>
-<section id="intro"><h1>Intro</h1><p>start</p></section>
+<main id="main-content" class="bd-main"><div class="bd-content">
+<div id="jb-print-docs-body"><h1>T</h1><div id="jb-print-toc"><div><h2>Contents</h2></div>
+<nav><ul class="section-nav">{toc}</ul></nav></div></div>
+<article class="bd-article"><section id="intro"><h1>Intro</h1><p>start</p>
 <div class="toctree-wrapper">{chapters}</div>
-</article></div></main></body></html>"""
+</section></article></div></main></body></html>"""
 
 
 def small_book(root: Path, lengths: list[int]) -> None:
@@ -125,6 +125,9 @@ def test_contents_page_numbers_are_where_the_chapters_start(tmp_path):
         # the contents page shows that number after the chapter's title
         assert re.search(rf"Chapter {i}\s*{start}\b", texts[1]), texts[1]
     assert len(set(pages.values())) == 4 and len(reader.pages) > 10
+    # bookmarks: the contents, the introduction and the chapters, side by side
+    top = [" ".join(o.title.split()) for o in reader.outline if not isinstance(o, list)]
+    assert top == ["Contents", "Intro"] + [f"Chapter {i}" for i in range(4)], top
 
 
 # ---------------------------------------------------------------------------
@@ -237,3 +240,12 @@ def test_the_site_carries_the_same_pdf(book_pdf):
     copy = SITE / PDF.name
     assert copy.is_file(), f"{copy}: `make pdf` copies the PDF into the built site"
     assert copy.read_bytes() == PDF.read_bytes()
+
+
+def test_written_pdf_is_readable_by_others(tmp_path):
+    """mkstemp makes its file 0600; the PDF is published, so it gets open()'s mode."""
+    out = tmp_path / "b.pdf"
+    pdftool.write_atomic(b"%PDF", out)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -108,6 +108,15 @@ PREPARE_JS = r"""(meta) => {
     if (/^_(downloads|images)\//.test(path)) { a.setAttribute("href", meta.site + path); return; }
     a.removeAttribute("href");
   });
+  // the introduction's <h1> becomes an <h2>, as the chapters' titles are in the single
+  // page: the PDF's bookmarks then list the introduction and the chapters side by side
+  const first = document.querySelector("article.bd-article h1");
+  if (first) {
+    const h2 = document.createElement("h2");
+    for (const attr of first.attributes) { h2.setAttribute(attr.name, attr.value); }
+    h2.innerHTML = first.innerHTML;
+    first.replaceWith(h2);
+  }
   document.documentElement.classList.add("mm-pdf");
   return ids;
 }"""
@@ -119,9 +128,10 @@ FILL_JS = """(pages) => {
 
 
 def title_html(title: str, author: str, version: str, url: str) -> str:
-    """The title page's inner HTML (escaped)."""
+    """The title page's inner HTML (escaped; no heading, so that the bookmarks start
+    with the contents)."""
     e = html.escape
-    return (f"<h1 class='mm-pdf-book-title'>{e(title)}</h1>"
+    return (f"<p class='mm-pdf-book-title'>{e(title)}</p>"
             f"<p class='mm-pdf-author'>{e(author)}</p>"
             f"<p class='mm-pdf-version'>Version {e(version)}</p>"
             f"<p class='mm-pdf-url'>Read online, run every chapter as a notebook: "
@@ -311,6 +321,9 @@ def write_atomic(data: bytes, out: Path) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would: the site serves it
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
