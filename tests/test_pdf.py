@@ -90,8 +90,10 @@ def test_title_page_is_escaped_and_names_the_version():
 SMALL = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
 <main id="main-content" class="bd-main"><div class="bd-content">
 <div id="jb-print-docs-body"><h1>T</h1><div id="jb-print-toc"><div><h2>Contents</h2></div>
-<nav><ul class="section-nav">{toc}</ul></nav></div></div>
+<nav><p role="heading" aria-level="2">Part</p>
+<ul class="section-nav">{toc}</ul></nav></div></div>
 <article class="bd-article"><section id="intro"><h1>Intro</h1><p>start</p>
+<section id="who"><h2>Who</h2><p>you</p></section>
 <div class="toctree-wrapper">{chapters}</div>
 </section></article></div></main></body></html>"""
 
@@ -125,9 +127,11 @@ def test_contents_page_numbers_are_where_the_chapters_start(tmp_path):
         # the contents page shows that number after the chapter's title
         assert re.search(rf"Chapter {i}\s*{start}\b", texts[1]), texts[1]
     assert len(set(pages.values())) == 4 and len(reader.pages) > 10
-    # bookmarks: the contents, the introduction and the chapters, side by side
+    # bookmarks: the contents, the introduction and the chapters side by side, the
+    # introduction's sections under it, the contents' part captions nowhere
     top = [" ".join(o.title.split()) for o in reader.outline if not isinstance(o, list)]
     assert top == ["Contents", "Intro"] + [f"Chapter {i}" for i in range(4)], top
+    assert reader.outline[2][0].title == "Who"
 
 
 # ---------------------------------------------------------------------------

@@ -108,15 +108,27 @@ PREPARE_JS = r"""(meta) => {
     if (/^_(downloads|images)\//.test(path)) { a.setAttribute("href", meta.site + path); return; }
     a.removeAttribute("href");
   });
-  // the introduction's <h1> becomes an <h2>, as the chapters' titles are in the single
-  // page: the PDF's bookmarks then list the introduction and the chapters side by side
-  const first = document.querySelector("article.bd-article h1");
-  if (first) {
-    const h2 = document.createElement("h2");
-    for (const attr of first.attributes) { h2.setAttribute(attr.name, attr.value); }
-    h2.innerHTML = first.innerHTML;
-    first.replaceWith(h2);
+  // The PDF's bookmarks come from the headings. The single page gives the introduction
+  // an <h1>, its sections and the chapters' titles an <h2> alike: the introduction's
+  // title becomes an <h2> and its own sections <h3>s, so that the bookmarks list the
+  // introduction and the chapters side by side, each with its sections under it. The
+  // contents' part captions are no headings there.
+  const retag = (el, tag) => {
+    const h = document.createElement(tag);
+    for (const attr of el.attributes) { h.setAttribute(attr.name, attr.value); }
+    h.innerHTML = el.innerHTML;
+    el.replaceWith(h);
+  };
+  const intro = document.querySelector("article.bd-article > section");
+  if (intro) {
+    intro.querySelectorAll(":scope > section > h2").forEach(h => retag(h, "h3"));
+    const h1 = intro.querySelector(":scope > h1");
+    if (h1) { retag(h1, "h2"); }
   }
+  body.querySelectorAll("[role=heading]").forEach(e => {
+    e.removeAttribute("role");
+    e.removeAttribute("aria-level");
+  });
   document.documentElement.classList.add("mm-pdf");
   return ids;
 }"""
