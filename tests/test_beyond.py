@@ -169,7 +169,7 @@ def test_depth_numbers_and_table(small):
     assert len(rows) == 3 and all(len(r) == len(depth.TABLE_HEADER) for r in rows)
     fig = beyond_plots.spread_figure(looks, 5)
     assert sum(len(ax.lines) for ax in fig.axes) == 3 * 2 * 2
-    html = beyond_plots.spread_static(looks, (5,)).data
+    html = beyond_plots.spread_static(looks, (5,)).html
     assert html.count("data:image/png") == 1 and "residual: activation std" in html
 
 

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from ..analysis.depth import WIRINGS, DepthLook
 from ..analysis.depth import ratios as depth_ratios
-from .explorer import Control, as_html, static_explorer
+from .explorer import Control, as_output, static_explorer
 from .plots import PALETTE, REFERENCE_COLOR, axes, use_style
 from .tables import markdown
 
@@ -74,7 +74,7 @@ def spread_static(looks: Mapping[tuple[int, str], DepthLook], depths: tuple[int,
         return (f"Spread of the activations and gradients layer by layer in the {depth}-layer "
                 f"tanh net. " + "; ".join(parts) + ".")
 
-    return as_html(static_explorer(
+    return as_output(static_explorer(
         draw, controls, "depth", alt=alt,
         caption="Slide the depth: the std of every hidden layer's output (left) and of its "
                 "gradient (right) in the three wirings, at initialization (dashed) and after "
