@@ -50,7 +50,7 @@ def test_split_sizes_and_first_rows(splits):
 
 def test_load_splits_is_one_object_however_it_is_called(splits):
     # the chapters, the explorers and the samplers call it in all three ways; each
-    # form must find the splits already built (a page forked from makemore.book.warm too)
+    # form must find the splits already built
     assert data.load_splits(3) is splits and data.load_splits(block_size=3) is splits
 
 

@@ -92,23 +92,6 @@ def test_every_page_starts_with_the_install_cell_then_the_setup_cell():
         assert not second.metadata.get("tags"), f"{md.name}: the setup cell is shown"
 
 
-def test_warm_preloads_everything_the_setup_cell_imports():
-    """The book build forks every page's kernel from a process that ran
-    makemore.book.warm(): the setup cell's imports must then load nothing new."""
-    code = textwrap.dedent("""
-        import sys
-        from makemore import book
-        book.warm()
-        before = set(sys.modules)
-        exec(book.SETUP_IMPORTS, {})
-        print(sorted(set(sys.modules) - before))
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert out.stdout.strip() == "[]", out.stdout
-    assert book.SETUP_CELL.startswith(book.SETUP_IMPORTS + "\n\nS = setup()")
-
-
 def test_generation_is_deterministic():
     md = notebooks.pages()[0]
     assert notebooks.render(md) == notebooks.render(md)

@@ -12,17 +12,11 @@ Nothing else changes: a page whose pre-execution fails is not cached, so myst-nb
 executes it again itself and reports the error as usual (``-W`` fails the build).
 The pages are independent (each runs in its own kernel; the run cache they read
 is written atomically), which is what makes running two at once safe.
-
-With ``parallel_execute_preload`` set (a list of modules, or ``module:function``
-to call), each worker imports those once and runs every page in a kernel forked
-from itself (:mod:`forked_kernels`, Linux), instead of starting each page's
-kernel, and its imports, from scratch.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -46,32 +40,6 @@ def jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-_warm = False  # in a worker: preloaded, the pages run in forked kernels
-
-
-def _preload(entries: list[str]) -> None:
-    """A worker's initializer: import (and call) ``entries`` once, for every page's
-    kernel to fork from (none: fresh kernels; :func:`pre_execute` passes none where
-    it cannot fork). If that fails, the worker starts fresh kernels instead."""
-    global _warm
-    # One thread per page, as `make book` runs them and makemore.book.setup() sets in
-    # every page anyway. Set before torch is loaded, it also keeps this process
-    # single-threaded, which the fork needs: without it, a plain `jupyter-book build .`
-    # started a fresh kernel (and its imports) for every page. An explicit
-    # OMP_NUM_THREADS stays as given.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import forked_kernels
-
-    if not entries:
-        return
-    try:
-        forked_kernels.preload(entries)
-        _warm = True
-    except Exception as e:  # noqa: BLE001 -- the pages then import it and report
-        print(f"[parallel_execute] preload failed ({type(e).__name__}: {e}); "
-              f"starting a fresh kernel for each page", file=sys.stderr)
-
-
 def _execute(notebook, cwd: str | None, allow_errors: bool, timeout: int | None):
     """In a worker process: run one notebook as myst-nb does (cache mode); ``cwd=None``:
     in a temporary folder (``run_in_temp: true``)."""
@@ -79,11 +47,6 @@ def _execute(notebook, cwd: str | None, allow_errors: bool, timeout: int | None)
     from contextlib import nullcontext
 
     with tempfile.TemporaryDirectory() if cwd is None else nullcontext(cwd) as where:
-        if _warm:
-            import forked_kernels
-
-            return forked_kernels.execute(notebook, os.path.abspath(where), allow_errors,
-                                          timeout)
         from jupyter_cache.executors.utils import single_nb_execution
 
         result = single_nb_execution(notebook, cwd=os.path.abspath(where),
@@ -124,17 +87,9 @@ def pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
         return  # nothing to share between processes: myst-nb does it as usual
     # the largest pages first, so that no long page starts last
     todo.sort(key=lambda t: t[1].stat().st_size, reverse=True)
-    import forked_kernels
-
-    preload = list(app.config.parallel_execute_preload or [])
-    if not forked_kernels.available():
-        preload = []
-    logger.info(f"[parallel_execute] executing {len(todo)} pages in {n_jobs} processes"
-                + (f", kernels forked from workers that loaded {', '.join(preload)}"
-                   if preload else ""))
+    logger.info(f"[parallel_execute] executing {len(todo)} pages in {n_jobs} processes")
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(n_jobs, mp_context=spawn, initializer=_preload,
-                             initargs=(preload,)) as pool:
+    with ProcessPoolExecutor(n_jobs, mp_context=spawn) as pool:
         futures = {
             pool.submit(_execute, nb, str(path.parent) if not nb_config.execution_in_temp
                         else None, nb_config.execution_allow_errors, nb_config.execution_timeout):
@@ -163,7 +118,5 @@ def pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
 
 def setup(app: Sphinx) -> dict:
     app.setup_extension("myst_nb")
-    # modules every page imports, ``module:function`` also called: loaded once per worker
-    app.add_config_value("parallel_execute_preload", [], "env", types=[list])
     app.connect("env-before-read-docs", pre_execute)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

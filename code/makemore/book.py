@@ -2,8 +2,7 @@
 
 Every chapter's first visible cell is the same, :data:`SETUP_CELL` (a test checks every
 chapter has it): it imports the package's modules and calls :func:`setup`, which sets one
-thread and the book's plot style and returns the names' splits ``S``. The book build
-preloads its imports once (:func:`warm`).
+thread and the book's plot style and returns the names' splits ``S``.
 
 The chapters hand numbers to their prose with myst-nb's ``glue``. On Colab, installing
 myst-nb only for that would pull in Sphinx and a dozen packages; there this module's
@@ -22,7 +21,7 @@ HAVE_MYST_NB = importlib.util.find_spec("myst_nb") is not None
 DATA_DIR_ENV = "MAKEMORE_DATA_DIR"
 
 # Every chapter's first visible cell: its imports, then the setup.
-SETUP_IMPORTS = """\
+SETUP_CELL = """\
 import math
 
 import matplotlib.pyplot as plt
@@ -32,8 +31,7 @@ import torch.nn.functional as F
 from makemore import data, models, nn, runs, train
 from makemore.analysis import stats
 from makemore.show import plots, tables
-from makemore.book import glue, glue_all, setup"""
-SETUP_CELL = SETUP_IMPORTS + """
+from makemore.book import glue, glue_all, setup
 
 S = setup()  # one thread, the book's plot style; S: the names' 80/10/10 split as tensors"""
 
@@ -88,22 +86,6 @@ def setup(block_size: int = 3):
         os.environ.setdefault(DATA_DIR_ENV, str(Path.home() / "makemore-data"))
         _fetch_runs_once()
     return data.load_splits(block_size=block_size)
-
-
-def warm() -> None:
-    """Load once what every chapter's setup cell loads: its imports (it runs
-    :data:`SETUP_IMPORTS`) and the names' splits (:func:`makemore.data.load_splits`
-    keeps them in memory).
-
-    The book build calls this in each process that runs pages and forks every page's
-    kernel from it (``parallel_execute_preload`` in ``_config.yml``,
-    ``book/_ext/forked_kernels.py``): ~5 s less per page. It sets nothing a page
-    could notice: no thread count, no plot style, no random state.
-    """
-    from . import data
-
-    exec(SETUP_IMPORTS, {})  # the cell's own import lines: one list, never out of step
-    data.load_splits()
 
 
 def _fetch_runs_once() -> None:
