@@ -1,8 +1,8 @@
-"""book/_ext/parallel_execute.py: a clean build runs its pages on two cores, and a
-broken page still fails the build (myst-nb executes it again and reports)."""
+"""book/_ext/parallel_execute.py: a clean build runs its pages on two cores (jupyter-cache's
+local-parallel executor), and a broken page still fails the build: myst-nb executes it
+again and reports it."""
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,8 @@ TIMED = ('import time, pathlib\nt0 = time.time()\ntime.sleep(4)\n'
 
 
 def write_pages(root: Path, codes: dict[str, str]) -> None:
+    """A book of one page per entry of ``codes``, with the repository's execution
+    settings and local extensions."""
     cfg = repo_config()
     local = cfg["sphinx"]["local_extensions"]
     assert "parallel_execute" in local, "_config.yml no longer loads parallel_execute"
@@ -44,7 +46,7 @@ def test_pages_run_at_once_and_come_from_the_cache(tmp_path):
     result = build(tmp_path, "-W", "-n", "--keep-going")
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
-    assert "[parallel_execute] executing 3 pages in 2 processes" in log
+    assert "[parallel_execute] executing 3 pages" in log
     assert "Executing notebook" not in log  # myst-nb found every page in the cache
     spans = sorted(tuple(map(float, (tmp_path / f"times-{n}.txt").read_text().split()))
                    for n in "abc")
@@ -54,20 +56,19 @@ def test_pages_run_at_once_and_come_from_the_cache(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_broken_page_still_fails_the_build(tmp_path):
+@pytest.mark.parametrize("strict", [[], ["-W", "-n", "--keep-going"]], ids=["plain", "-W"])
+def test_a_broken_page_fails_the_build_and_myst_nb_reports_it(tmp_path, strict):
+    """The pre-execution caches only the page that ran; myst-nb runs the broken one
+    again itself, prints its traceback and fails the build, with or without -W
+    (nb_execution_raise_on_error)."""
     write_pages(tmp_path, {"a": 'print("fine")', "b": 'raise RuntimeError("a broken page")'})
-    result = build(tmp_path)
+    result = build(tmp_path, *strict)
+    log = result.stdout + result.stderr
     assert result.returncode != 0, "a cell error did not fail the build"
-    assert "a broken page" in result.stdout + result.stderr
-
-
-def test_jobs_from_the_environment(monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO / "book" / "_ext"))
-    parallel_execute = importlib.import_module("parallel_execute")
-    monkeypatch.setenv("MAKEMORE_BOOK_JOBS", "3")
-    assert parallel_execute.jobs() == 3
-    monkeypatch.setenv("MAKEMORE_BOOK_JOBS", "two")
-    with pytest.raises(ValueError, match="whole number"):
-        parallel_execute.jobs()
-    monkeypatch.delenv("MAKEMORE_BOOK_JOBS")
-    assert 1 <= parallel_execute.jobs() <= 2
+    assert "[parallel_execute] a: " in log and " s\n" in log.split("[parallel_execute] a: ")[1]
+    assert "[parallel_execute] b: failed; myst-nb will execute it again and report" in log
+    assert "b.md: Executing notebook" in log  # myst-nb ran it again ...
+    assert "a.md: Executing notebook" not in log  # ... and only it
+    # and reported it with its traceback
+    assert "b.md: WARNING: Executing notebook failed: CellExecutionError" in log
+    assert "a broken page" in log.split("Executing notebook failed")[1]

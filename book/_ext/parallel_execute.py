@@ -1,23 +1,24 @@
-"""Execute the pages that need it on several cores before Sphinx reads them.
+"""Execute the pages that need it on every core before Sphinx reads them.
 
 With ``execute_notebooks: cache`` myst-nb runs a page's notebook while Sphinx
 *reads* that page, one page after the other: a clean build keeps one core busy
 and leaves the other idle. This extension runs first (``env-before-read-docs``):
-it finds the pages whose code cells are not in the jupyter-cache yet, executes
-them in ``MAKEMORE_BOOK_JOBS`` processes (default: 2, or the number of CPUs if
-fewer) with the settings myst-nb would use, and stores the executed notebooks in
-the cache. myst-nb then reads every page from the cache, as on a warm build.
+it adds the notebook pages whose code cells are not in the jupyter-cache yet to
+the cache's project and has jupyter-cache's own parallel executor
+(``local-parallel``, what ``jcache project execute --executor local-parallel``
+runs: one process per CPU) execute them with myst-nb's timeout and
+``allow_errors``, and cache them. myst-nb then reads every page from the cache,
+as on a warm build.
 
 Nothing else changes: a page whose pre-execution fails is not cached, so myst-nb
 executes it again itself and reports the error as usual (``-W`` fails the build).
-The pages are independent (each runs in its own kernel; the run cache they read
-is written atomically), which is what makes running two at once safe.
+The pages are independent (each runs in its own fresh kernel; the run cache they
+read is written atomically), which is what makes running two at once safe.
 """
 from __future__ import annotations
 
-import multiprocessing
+import logging as stdlib_logging
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from sphinx.application import Sphinx
@@ -25,47 +26,17 @@ from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
-JOBS_ENV = "MAKEMORE_BOOK_JOBS"
-
-
-def jobs() -> int:
-    """``$MAKEMORE_BOOK_JOBS``, else min(2, CPUs)."""
-    value = os.environ.get(JOBS_ENV, "").strip()
-    if value:
-        try:
-            return max(1, int(value))
-        except ValueError:
-            raise ValueError(f"{JOBS_ENV}={value!r}: give a whole number of processes, e.g. 2"
-                             ) from None
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-def _execute(notebook, cwd: str | None, allow_errors: bool, timeout: int | None):
-    """In a worker process: run one notebook as myst-nb does (cache mode); ``cwd=None``:
-    in a temporary folder (``run_in_temp: true``)."""
-    import tempfile
-    from contextlib import nullcontext
-
-    with tempfile.TemporaryDirectory() if cwd is None else nullcontext(cwd) as where:
-        from jupyter_cache.executors.utils import single_nb_execution
-
-        result = single_nb_execution(notebook, cwd=os.path.abspath(where),
-                                     allow_errors=allow_errors, timeout=timeout,
-                                     meta_override=True)
-    return notebook, result.time, None if result.err is None else repr(result.err)
-
 
 def pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
     nb_config = getattr(env, "mystnb_config", None)
-    n_jobs = jobs()
-    if nb_config is None or nb_config.execution_mode != "cache" or n_jobs < 2:
+    if nb_config is None or nb_config.execution_mode != "cache" or (os.cpu_count() or 1) < 2:
         return
     from jupyter_cache import get_cache
-    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.executors import load_executor
     from myst_nb.core.read import create_nb_reader
 
     cache = get_cache(nb_config.execution_cache_path or ".jupyter_cache")
-    todo = []  # (docname, path, notebook, read format) of the pages not in the cache
+    todo = []  # (path, read format) of the notebook pages not in the cache
     for docname in docnames:
         path = Path(env.doc2path(docname))
         if not path.is_file():
@@ -81,39 +52,31 @@ def pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
             cache.match_cache_notebook(notebook)
             continue  # cached: myst-nb merges its outputs
         except KeyError:
-            pass
-        todo.append((docname, path, notebook, reader.read_fmt))
+            todo.append((path, reader.read_fmt))
     if len(todo) < 2:
         return  # nothing to share between processes: myst-nb does it as usual
-    # the largest pages first, so that no long page starts last
-    todo.sort(key=lambda t: t[1].stat().st_size, reverse=True)
-    logger.info(f"[parallel_execute] executing {len(todo)} pages in {n_jobs} processes")
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(n_jobs, mp_context=spawn) as pool:
-        futures = {
-            pool.submit(_execute, nb, str(path.parent) if not nb_config.execution_in_temp
-                        else None, nb_config.execution_allow_errors, nb_config.execution_timeout):
-            (docname, path, read_fmt)
-            for docname, path, nb, read_fmt in todo
-        }
-        for future in as_completed(futures):
-            docname, path, read_fmt = futures[future]
-            try:
-                executed, seconds, error = future.result()
-            except Exception as e:  # noqa: BLE001 -- myst-nb runs the page again
-                executed, seconds, error = None, 0.0, repr(e)
-            if error is not None:
-                logger.info(f"[parallel_execute] {docname}: failed ({error[:200]}); "
-                            f"myst-nb will execute it again and report")
-                continue
-            if read_fmt is not None:
-                record = cache.add_nb_to_project(str(path), read_data=read_fmt)
-            else:
-                record = cache.add_nb_to_project(str(path))
-            cache.cache_notebook_bundle(
-                CacheBundleIn(executed, record.uri, data={"execution_seconds": seconds}),
-                check_validity=False, overwrite=True)
-            logger.info(f"[parallel_execute] {docname}: {seconds:.1f} s")
+    # The executor runs the project's records in the order they were added (a clean
+    # build's cache is new): the largest pages first, so that no long page starts last.
+    todo.sort(key=lambda t: t[0].stat().st_size, reverse=True)
+    uris = [cache.add_nb_to_project(str(path), **({"read_data": fmt} if fmt else {})).uri
+            for path, fmt in todo]
+    logger.info(f"[parallel_execute] executing {len(uris)} pages in {os.cpu_count()} "
+                f"processes (jupyter-cache's local-parallel executor)")
+    # INFO: the workers print each page's start and end on stderr ([REPORT/ForkPoolWorker-n])
+    report = stdlib_logging.getLogger("parallel_execute.jupyter_cache")
+    report.setLevel(stdlib_logging.INFO)
+    executor = load_executor("temp-parallel" if nb_config.execution_in_temp
+                             else "local-parallel", cache, logger=report)
+    result = executor.run_and_cache(filter_uris=uris, timeout=nb_config.execution_timeout,
+                                    allow_errors=nb_config.execution_allow_errors)
+    for uri in uris:
+        name = env.path2doc(uri) or uri
+        if uri in result.succeeded:
+            seconds = cache.get_cached_project_nb(uri).data.get("execution_seconds", 0.0)
+            logger.info(f"[parallel_execute] {name}: {seconds:.1f} s")
+        else:
+            logger.info(f"[parallel_execute] {name}: failed; myst-nb will execute it "
+                        f"again and report")
 
 
 def setup(app: Sphinx) -> dict:
