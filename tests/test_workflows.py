@@ -82,7 +82,7 @@ def test_deploys_only_main(wf):
     for cond in (upload["if"], deploy["if"]):
         assert "github.event_name != 'pull_request'" in cond
         assert "github.ref == 'refs/heads/main'" in cond
-    assert deploy["needs"] == "build"
+    assert deploy["needs"] == ["build", "release"]
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert deploy["environment"]["name"] == "github-pages"
     assert step_using(deploy, "actions/deploy-pages")
@@ -99,7 +99,8 @@ def test_actions_run_on_node24(wf):
 
 def test_execution_reports_are_uploaded_when_the_build_fails(wf):
     build = steps(wf["jobs"]["build"])
-    (upload,) = step_using(wf["jobs"]["build"], "actions/upload-artifact")
+    (upload,) = [s for s in step_using(wf["jobs"]["build"], "actions/upload-artifact")
+                 if s["with"]["name"] == "execution-reports"]
     assert upload["if"] == "failure()"
     assert upload["with"]["path"] == "_build/html/reports"
     book = next(i for i, s in enumerate(build) if "jupyter-book build" in s.get("run", ""))
@@ -120,7 +121,30 @@ def test_the_bundle_is_published_only_after_the_reproduction_check(wf):
     assert "continue-on-error" not in build[check]
     makefile = (REPO / "Makefile").read_text()
     assert "pack-runs --site _build/html" in makefile.split("\nbundle:", 1)[1].split("\n\n")[0]
-    assert wf["jobs"]["deploy"]["needs"] == "build"
+    assert wf["jobs"]["deploy"]["needs"] == ["build", "release"]
+
+
+def test_a_version_is_released_by_the_workflow_before_its_pages_go_live(wf):
+    """Main's build packs the release files after the bundle; the release job (only on
+    main, the one job that may write) publishes them with tools/release.py, and the
+    deployment waits for it, so a page's launch buttons never name a missing tag."""
+    build, release = wf["jobs"]["build"], wf["jobs"]["release"]
+    runs = [s.get("run", "") for s in steps(build)]
+    pack = next(i for i, r in enumerate(runs) if "make bundle" in r)
+    collect = next(i for i, r in enumerate(runs) if "python -m build" in r)
+    (upload,) = [s for s in step_using(build, "actions/upload-artifact")
+                 if s["with"]["name"] == "release-files"]
+    assert pack < collect < steps(build).index(upload)
+    for cond in (steps(build)[collect]["if"], upload["if"], release["if"]):
+        assert "github.ref == 'refs/heads/main'" in cond
+        assert "github.event_name != 'pull_request'" in cond
+    assert release["needs"] == "build"
+    assert release["permissions"] == {"contents": "write", "actions": "read"}
+    assert "_build/launch" in runs[collect] and "_build/pdf/makemore-part3.pdf" in runs[collect]
+    release_runs = " ".join(s.get("run", "") for s in steps(release))
+    assert "gh run download" in release_runs and "--name release-files" in release_runs
+    assert "python tools/release.py release-files --github" in release_runs
+    assert "torch==2.13.0" in release_runs, "CPU torch first (PIP_EXTRA_INDEX_URL)"
 
 
 def test_actionlint():

@@ -40,13 +40,13 @@ from pathlib import Path
 
 from .. import TRAINING_MODULES, __version__, env, fingerprint
 from ..data import DataError
-from . import download
+from . import download, release
 
 ARCHIVE, MANIFEST = "runs.tar.gz", "manifest.json"
 FORMAT = 1
-SITE = "https://makemore-book.github.io/makemore-part3/"
-URL_ENV = "MAKEMORE_RUNS_URL"
-TRAIN_INSTEAD = "train the runs instead: `make runs` (or `python -m makemore pretrain`)"
+SITE = release.SITE
+URL_ENV = release.SITE_RUNS_ENV
+TRAIN_INSTEAD = "train the runs instead: `python -m makemore pretrain` (`make runs` in a clone)"
 
 
 class BundleError(DataError):
@@ -69,9 +69,8 @@ def training_fingerprint() -> str:
 
 
 def default_url(fp: str | None = None) -> str:
-    """The published bundle's folder for training code ``fp`` (default: this code)."""
-    base = os.environ.get(URL_ENV) or SITE + "runs/"
-    return base.rstrip("/") + "/" + (fp or training_fingerprint()) + "/"
+    """The site's bundle folder for training code ``fp`` (default: this code)."""
+    return release.site_runs_url(fp)
 
 
 # ---------------------------------------------------------------------------
@@ -287,7 +286,8 @@ def _install_as(spec, path: Path, entry: dict, m: dict, where: str, other_code: 
 
 def fetch(source: str | None = None, other_code: bool = False, log=print) -> list[str]:
     """Fill the run cache from a bundle: a URL, a local folder, or (``None``) the
-    published bundle of this training code. Returns the run names installed.
+    published bundle of this version: its release's, else the site's of this training
+    code (:func:`makemore.runs.release.bundle_urls`). Returns the run names installed.
 
     Everything is downloaded into a staging folder inside the cache (so each file's
     final rename is atomic even when the cache is a mount point of its own) and every
@@ -297,7 +297,8 @@ def fetch(source: str | None = None, other_code: bool = False, log=print) -> lis
     this code's keys (each file records where it came from)."""
     from . import cache
 
-    source = source or default_url()
+    if source is None:  # this version's release, then the site (makemore.runs.release)
+        return _fetch_first(release.bundle_urls(), other_code, log)
     deadline = download.Deadline()
     created = not cache.cache_dir().exists()
     cache_dir = cache.make_cache_dir()
@@ -373,6 +374,22 @@ class _Null:
 
     def write(self, data: bytes) -> int:
         return len(data)
+
+
+def _fetch_first(urls: list[str], other_code: bool, log) -> list[str]:
+    """:func:`fetch` from the first of ``urls`` that has a good bundle."""
+    errors = []
+    for url in urls:
+        try:
+            return fetch(url, other_code=other_code, log=log)
+        except BundleError as e:
+            errors.append(e)
+    if len(errors) == 1:
+        raise errors[0]
+    raise BundleError(" Then: ".join(str(e) for e in errors),
+                      status=errors[-1].status) from errors[-1]
+
+
 # ---------------------------------------------------------------------------
 # command line (python -m makemore pack-runs / fetch-runs)
 
@@ -388,7 +405,8 @@ def add_commands(sub) -> None:
                         "fetch-runs looks for it")
     p = sub.add_parser("fetch-runs", help="fill the run cache from a bundle (URL or folder)")
     p.add_argument("source", nargs="?", metavar="SOURCE",
-                   help=f"URL or folder of a bundle (default: {default_url()})")
+                   help="URL or folder of a bundle (default: this version's release, "
+                        "else the site's bundle of this training code)")
     p.add_argument("--other-code", action="store_true",
                    help="use a bundle made by other training code anyway")
 
