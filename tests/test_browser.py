@@ -4,7 +4,8 @@
 - every chapter loads with no console error and no script error, and every image,
   figures and the interactive sections' frames included, decodes;
 - every interactive section responds to its controls (the shown frame changes);
-- the launch buttons link to Binder and Colab for a notebook that is in the repository;
+- the launch buttons link to Binder and Colab for this version's tag and a notebook
+  that the tag carries (the build's launch notebook);
 - every local link resolves to a file, and its #anchor to an element of that file
   (external links are checked for form only, never fetched);
 - the pages fit a phone's width; screenshots at desktop and phone widths are written
@@ -47,7 +48,7 @@ HTML = Path(os.environ.get("MAKEMORE_HTML", REPO / "_build" / "html")).resolve()
 SHOTS = Path(os.environ.get("MAKEMORE_SCREENSHOTS", HTML.parent / "screenshots"))
 REQUIRED = os.environ.get("MAKEMORE_REQUIRE_BROWSER") == "1"
 GITHUB = "makemore-book/makemore-part3"
-BRANCH = "main"
+LAUNCH = HTML.parent / "launch"  # the launch notebooks the build wrote: what the tag carries
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-quic"]
@@ -274,18 +275,10 @@ def notebook_page(page: str) -> bool:
     return "kernelspec:" in head
 
 
-def tracked(path: str) -> bool:
-    if not (REPO / path).exists():
-        return False
-    if not (REPO / ".git").exists():
-        return True
-    proc = subprocess.run(["git", "ls-files", "--error-unmatch", path], cwd=REPO,
-                          capture_output=True)
-    return proc.returncode == 0
-
-
 @pytest.mark.parametrize("page", PAGES)
-def test_launch_links_point_at_notebooks_in_the_repository(site, page):
+def test_launch_links_open_this_versions_tag(site, page):
+    from makemore.runs import release
+
     links = [a["href"] for a in soup(site / page).find_all("a", href=True)]
     binder = [h for h in links if h.startswith("https://mybinder.org/")]
     colab = [h for h in links if h.startswith("https://colab.research.google.com/")]
@@ -294,10 +287,10 @@ def test_launch_links_point_at_notebooks_in_the_repository(site, page):
     if not notebook_page(page):
         assert binder == colab == [], f"{page} is no notebook: no launch buttons"
         return
-    notebook = str(Path(page).with_suffix(".ipynb"))
-    assert binder == [f"https://mybinder.org/v2/gh/{GITHUB}/{BRANCH}?urlpath=lab/tree/{notebook}"]
-    assert colab == [f"https://colab.research.google.com/github/{GITHUB}/blob/{BRANCH}/{notebook}"]
-    assert tracked(notebook), f"{notebook} is not in the repository: run `make notebooks`, commit"
+    notebook, tag = str(Path(page).with_suffix(".ipynb")), release.tag()
+    assert binder == [f"https://mybinder.org/v2/gh/{GITHUB}/{tag}?urlpath=lab/tree/{notebook}"]
+    assert colab == [f"https://colab.research.google.com/github/{GITHUB}/blob/{tag}/{notebook}"]
+    assert (LAUNCH / notebook).exists(), f"the build wrote no {LAUNCH / notebook} for the tag"
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -399,14 +392,15 @@ def test_notebooks_zip_is_linked_from_the_introduction(server, site):
     links = [a["href"] for a in soup(site / PAGES[0]).find_all("a", href=True)
              if a["href"].endswith("notebooks.zip")]
     assert links, "the introduction links the notebooks' zip"
-    assert get(server, urljoin(PAGES[0], links[0])) == \
-        (REPO / "book" / "notebooks.zip").read_bytes()
+    assert get(server, urljoin(PAGES[0], links[0])) == (LAUNCH / "notebooks.zip").read_bytes()
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if notebook_page(p)])
 def test_download_buttons_return_the_files(site, server, page):
-    """The theme's download menu: the page's source (.md) and its notebook (.ipynb)."""
+    """The theme's download menu: the page's source (.md) and its notebook (.ipynb): the
+    launch notebook with the page's outputs, the install cell first."""
     import nbformat
+    from makemore.runs import release
 
     s = soup(site / page)
     hrefs = [a["href"] for a in s.select(".dropdown-download-buttons a[href]")]
@@ -421,7 +415,8 @@ def test_download_buttons_return_the_files(site, server, page):
 
     want = [c.source for c in jupytext.reads(source, fmt="md:myst").cells
             if c.cell_type == "code"]
-    assert code == want, f"{page}: the notebook download is not this page's"
+    assert code == [release.install_cell()] + want, f"{page}: the download is not this page's"
+    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), "with outputs"
 
 
 # ---------------------------------------------------------------------------
