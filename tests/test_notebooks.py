@@ -362,3 +362,34 @@ def test_every_launch_link_names_this_versions_tag_and_a_notebook_it_carries():
         assert ref == tag, f"{url}: not this version's tag {tag}"
         assert (launch / path).exists(), f"{url}: the tag would not carry {path}"
 
+
+# ---------------------------------------------------------------------------
+# a run that must be trained where it is used (a notebook without the bundle)
+
+
+def test_training_in_a_notebook_says_how_long_and_shows_progress(monkeypatch, tmp_path, capsys):
+    """One sentence with an estimate from the run's cost, the command that fits a
+    notebook (never `make runs`), and a tqdm.auto bar that reaches the run's steps."""
+    from makemore.runs import cache, jobs
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "runs"))
+    monkeypatch.delenv(cache.NO_TRAIN_ENV, raising=False)
+    spec = cache.RUNS["kaiming"]
+    reported = []
+
+    def fake_train(specs, splits=None, progress=None):
+        assert specs == [spec] and progress is not None
+        for done in (spec.steps // 2, spec.steps):
+            progress(done)
+            reported.append(done)
+
+    monkeypatch.setattr(cache, "train_and_save", fake_train)
+    with pytest.raises(cache.RunCacheError):  # the fake trained nothing to load
+        cache.get("kaiming")
+    err = capsys.readouterr().err
+    minutes = max(1, round(jobs.cost([spec]) / cache.COST_PER_SECOND / 60))
+    assert "training kaiming now" in err and f"about {minutes} minute" in err, err
+    assert "on one core" in err and "`python -m makemore pretrain kaiming`" in err
+    assert "make runs" not in err
+    assert f"{spec.steps}/{spec.steps}" in err, "the bar reached the run's steps"
+    assert reported == [spec.steps // 2, spec.steps]

@@ -29,7 +29,7 @@ from ..data import REPO_ROOT, Splits, load_splits
 from ..models import new_generator
 from ..nn import Sequential
 from ..train import History
-from .jobs import RunSpec, train_job
+from .jobs import RunSpec, cost, train_job
 from .registry import DEEP_BN, GAINS, LECTURE, LRS, RUNS  # noqa: F401 -- the chapters' names
 
 CACHE_ENV = "MAKEMORE_CACHE"
@@ -311,6 +311,31 @@ def train_and_save(specs: list[RunSpec], splits: Splits | None = None, progress=
         save({**record, "name": spec.name, "key": key}, path)  # the file says what it holds
 
 
+# Model-steps x parameters per second on one core (:func:`makemore.runs.jobs.cost`), for
+# the estimate printed before a run trains where it is used: `make runs` on the 2-core
+# build machine trained two compiled jobs of 7 deep nets x 200,000 steps (cost 6.5e10)
+# in 780 and 986 s, 6.7e7-8.4e7 per second.
+COST_PER_SECOND = 7e7
+
+
+@contextlib.contextmanager
+def announce(specs: list[RunSpec]):
+    """Say in one sentence what trains now and about how long it takes, and show a
+    progress bar (tqdm.auto: a widget in Jupyter and Colab, text elsewhere); yields the
+    ``progress`` callback of :func:`train_and_save`."""
+    from tqdm.auto import tqdm
+
+    minutes = cost(specs) / COST_PER_SECOND / 60
+    names = ", ".join(s.name for s in specs)
+    print(f"makemore: training {names} now (not in the run cache {cache_dir()}), about "
+          f"{max(1, round(minutes))} minute{'s' if round(minutes) > 1 else ''} on one core. "
+          f"Ahead of time: `python -m makemore pretrain {names}`; or fetch the published "
+          f"runs: `python -m makemore fetch-runs`.", file=sys.stderr)
+    total = sum(s.steps for s in specs)
+    with tqdm(total=total, unit="step", desc=f"training {names}", mininterval=1.0) as bar:
+        yield lambda done: bar.update(min(done, total) - bar.n)
+
+
 def get(name: str) -> Run:
     """The trained run ``name`` of :data:`RUNS`: from the cache, else trained now.
 
@@ -336,7 +361,8 @@ def get(name: str) -> Run:
             f"train it first with `python -m makemore pretrain {name}`.")
     with cache_lock():
         if not path.exists():  # another process may have trained it while we waited
-            train_and_save([spec])
+            with announce([spec]) as progress:
+                train_and_save([spec], progress=progress)
     return load(spec, path)
 
 
