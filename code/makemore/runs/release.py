@@ -139,12 +139,13 @@ def install_cell(version: str | None = None) -> str:
 import importlib.metadata as md, os, subprocess, sys
 
 VERSION = "{version}"
+RELEASES = "{RELEASES_URL}"
 try:
     installed = md.version("{PACKAGE}")
 except md.PackageNotFoundError:
     installed = None
 if installed != VERSION:
-    release = os.environ.get("{RELEASES_ENV}", "{RELEASES_URL}").rstrip("/") + "/v" + VERSION
+    release = (os.environ.get("{RELEASES_ENV}") or RELEASES).rstrip("/") + "/v" + VERSION
     try:  # keep the reader's torch (Colab's CUDA build): pin it, so pip never replaces it
         torch = ["torch==" + md.version("torch")]
     except md.PackageNotFoundError:  # none: the CPU build, not PyPI's multi-GB CUDA one
