@@ -32,7 +32,7 @@ import os
 import sys
 from pathlib import Path
 
-from .. import TRAINING_MODULES, __version__, fingerprint
+from .. import TRAINING_MODULES, __version__, env, fingerprint
 
 REPO = "makemore-book/makemore-part3"
 SITE = "https://makemore-book.github.io/makemore-part3/"
@@ -63,13 +63,13 @@ def tag(version: str | None = None) -> str:
 def release_url(version: str | None = None) -> str:
     """The folder of ``version``'s release assets (``$MAKEMORE_RELEASES_URL`` replaces
     ``https://github.com/<repo>/releases/download/``)."""
-    base = os.environ.get(RELEASES_ENV) or RELEASES_URL
+    base = env.text(RELEASES_ENV) or RELEASES_URL
     return base.rstrip("/") + "/" + tag(version) + "/"
 
 
 def site_runs_url(fp: str | None = None) -> str:
     """The site's bundle of training code ``fp``: main's latest build only."""
-    base = os.environ.get(SITE_RUNS_ENV) or SITE + "runs/"
+    base = env.text(SITE_RUNS_ENV) or SITE + "runs/"
     return base.rstrip("/") + "/" + (fp or training_fingerprint()) + "/"
 
 
