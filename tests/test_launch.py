@@ -389,6 +389,11 @@ def test_jupyterlab_renders_a_launch_notebook(binder):
     executed = REPO / "_build" / "jupyter_execute" / "book"
     glue = json.loads((executed / f"{PAGE}.glue.json").read_text())
     mean = format(float(glue["batchnorm-jitter-mean"]["data"]["text/plain"]), ".3f")
+    # every cell rendered, not only those near the viewport (JupyterLab 4 windowing)
+    settings = (Path(binder.env["JUPYTER_CONFIG_DIR"]) / "lab" / "user-settings" / "@jupyterlab"
+                / "notebook-extension" / "tracker.jupyterlab-settings")
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps({"windowingMode": "none"}))
     port = free_port()
     lab = subprocess.Popen([binder.venv / "bin" / "jupyter", "lab", "--no-browser",
                             f"--port={port}", "--ip=127.0.0.1", "--ServerApp.token=",
