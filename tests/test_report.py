@@ -84,9 +84,16 @@ def test_printout_numbers_fail_unless_every_line_is_the_notebooks():
             lecture.Row(7, "step 10000", "2.1900", "2.1900")]
     numbers = report.printout_numbers(Run, good)
     assert numbers["trainer"].data == "`compiled`"
-    assert (numbers["n-exact"], numbers["n-steps"]) == (2, 2)
+    assert (numbers["n-exact"], numbers["n-close"], numbers["n-steps"]) == (2, 0, 2)
+    # one unit of the fourth decimal: counted, not an error (the compiled trainer's rounding)
+    close = lecture.Row(7, "step 180000", "2.0198", "2.0199", lecture.LOSS_RTOL)
+    numbers = report.printout_numbers(Run, good + [close])
+    assert (numbers["n-exact"], numbers["n-close"], numbers["n-steps"]) == (2, 1, 3)
     with pytest.raises(AssertionError, match="not the notebook's printout"):
-        report.printout_numbers(Run, good + [lecture.Row(7, "step 20000", "2.1", "2.2")])
+        report.printout_numbers(Run, good + [lecture.Row(7, "step 20000", "2.1000", "2.1002",
+                                                         lecture.LOSS_RTOL)])
+    with pytest.raises(AssertionError, match="not the notebook's printout"):
+        report.printout_numbers(Run, [lecture.Row(6, "params", "12297", "12298")] + good[1:])
 
 
 def test_timing_counts_each_job_once():

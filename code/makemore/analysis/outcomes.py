@@ -22,7 +22,7 @@ from IPython.display import Markdown
 from .. import models, runs
 from ..data import Splits
 from ..nn import Linear, Sequential, Tanh
-from ..runs import Run
+from ..runs import Run, registry
 from ..show import tables
 from . import stats
 
@@ -118,9 +118,9 @@ def axis_label(vary: str, x: float) -> str:
 
 
 def grid_runs() -> dict[str, Run]:
-    """Every run of the experiments' grid (the registry's deep networks), by name."""
-    return {name: runs.get(name) for name, spec in runs.RUNS.items()
-            if spec.builder == "deep_mlp"}
+    """Every run of the experiments' grid (:func:`makemore.runs.registry.grid`), by name:
+    not the registry's other deep networks (chapter "Beyond BatchNorm")."""
+    return {spec.name: runs.get(spec.name) for spec in registry.grid()}
 
 
 def arm(grid: dict[str, Run], batchnorm: bool, vary: str) -> list[tuple[float, Run]]:

@@ -256,6 +256,12 @@ def bonus_printout() -> dict[int, str]:
 # lines are compared to this relative tolerance instead of digit for digit; a near-zero
 # mean printed as "-0.000000" vs "+0.000000" differs by less than its last digit.
 GRAD_RTOL = 2e-6
+# The BatchNorm MLP's minibatch losses (cell 7) come from the book's compiled trainer, the
+# notebook's math with some additions in another order: over 200,000 steps that can move a
+# printed "%.4f" by one unit of its last digit (this build: step 180,000, 2.0198 vs
+# 2.0199). Those lines may differ by that one unit and no more (a tiny rtol leaves only
+# _close's one-unit rule); the table marks them ≈ and the chapter counts them.
+LOSS_RTOL = 1e-12
 _NUMBER = re.compile(r"[-+]?\d+(?:\.(\d*))?(?:e[-+]?\d+)?")
 
 
@@ -337,13 +343,15 @@ def compare(printed: dict[int, str]) -> list[Row]:
             if not label and cell != 20:  # a bare number: say what it counts
                 label = CELLS[cell]
             grad = cell in (16, 17) or "grad" in label  # backward-pass numbers
-            rows.append(Row(cell, label, nb, build, GRAD_RTOL if grad else 0.0))
+            rtol = GRAD_RTOL if grad else LOSS_RTOL if cell == 7 else 0.0
+            rows.append(Row(cell, label, nb, build, rtol))
     return rows
 
 
 def table(rows: list[Row], names_per_row: int = 5) -> str:
     """A Markdown table: cell: printout | the notebook printed | this build | same
-    (✓ equal strings, ≈ within :data:`GRAD_RTOL`, ✗ different).
+    (✓ equal strings, ≈ within :data:`GRAD_RTOL` or, for cell 7, one unit of the last
+    digit, ✗ different).
 
     Sampled names (no label) are grouped ``names_per_row`` to a row to keep it short.
     """
