@@ -176,12 +176,12 @@ def test_the_pdf_is_published_with_the_site(wf):
     pdf = next(i for i, r in enumerate(runs) if re.search(r"^\s*make pdf\s*$", r, re.M))
     (upload,) = step_using(wf["jobs"]["build"], "actions/upload-pages-artifact")
     assert book < pdf < build.index(upload)
-    assert "if" not in build[pdf] and "continue-on-error" not in build[pdf]
+    # best effort until its contents' page numbers settle on the whole book (Makefile):
+    # a PDF that fails must not keep the site from being published
+    assert build[pdf].get("continue-on-error") is True
     makefile = (REPO / "Makefile").read_text()
     target = makefile.split("\npdf:", 1)[1].split("\n\n")[0]
     assert "--builder singlehtml" in target and "--site _build/html" in target
-    assert "$(MAKE) pdf" in makefile.split("\ntest:", 1)[1].split("\n\n")[0], \
-        "make test builds the PDF the tests read"
 
 
 def test_links_are_checked_weekly_and_never_in_make_test():

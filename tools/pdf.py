@@ -92,7 +92,8 @@ PREPARE_JS = r"""(meta) => {
     page.dataset.for = section.id;
     page.textContent = meta.placeholder;
     a.after(page);
-    ids.push(section.id);
+    const heading = section.querySelector("h1, h2, h3");
+    ids.push([section.id, heading ? heading.textContent : a.textContent]);
   });
   // printed open: solutions and other dropdowns (sphinx-togglebutton), <details>
   document.querySelectorAll("details").forEach(d => d.open = true);
@@ -171,18 +172,43 @@ def book_meta(root: Path = REPO) -> dict:
 # reading the PDF back: on which page did each link land
 
 
-def chapter_pages(pdf: bytes, ids: list[str]) -> dict[str, int]:
-    """The page each chapter (by element id) starts on, from the PDF's destinations."""
+def _key(title: str) -> str:
+    """A heading's text as letters and digits only: the page's "1. The data#" and the
+    bookmark's "1. The data" (whose line breaks lost their spaces) meet there."""
+    return re.sub(r"[^0-9a-z]", "", title.lower())
+
+
+def chapter_pages(pdf: bytes, chapters: list) -> dict[str, int]:
+    """The page each chapter starts on, ``{id: page}``, for ``chapters`` as
+    ``[(element id, heading text)]``: from the PDF's named destination for the id, else
+    from the bookmark with the chapter's heading. Chromium keeps no destination for most
+    anchors of a long document (this book at 170 pages: 12 of them, none a chapter's), but
+    its bookmarks, made from the headings, always point at their page."""
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(pdf))
     named = {name.lstrip("/"): reader.get_destination_page_number(dest) + 1
              for name, dest in reader.named_destinations.items()}
-    missing = [i for i in ids if i not in named]
+    marks: dict[str, int] = {}
+
+    def walk(entries):
+        for e in entries:
+            if isinstance(e, list):
+                walk(e)
+            else:
+                marks.setdefault(_key(e.title), reader.get_destination_page_number(e) + 1)
+    walk(reader.outline)
+    pages, missing = {}, []
+    for cid, title in chapters:
+        page = named.get(cid) or marks.get(_key(title))
+        if page is None:
+            missing.append(cid)
+        else:
+            pages[cid] = page
     if missing:
-        raise PdfError(f"the PDF has no destination for the chapters {missing}: chromium "
-                       f"did not keep their anchors (is the contents' link to them missing?)")
-    return {i: named[i] for i in ids}
+        raise PdfError(f"the PDF has neither a destination nor a bookmark for the chapters "
+                       f"{missing}: is the contents' link to them missing?")
+    return pages
 
 
 # ---------------------------------------------------------------------------
