@@ -180,6 +180,22 @@ def launch_notebook(nb, resolver, install: str, chapter_url: str, with_outputs=F
     return out
 
 
+def _with_cached_outputs(app, nb):
+    """``nb`` with its outputs from the execution cache. For a page it takes from the
+    cache, myst-nb writes jupyter_execute/<page>.ipynb with every output list empty (seen
+    on every page of a clean build whose pages parallel_execute ran); jupyter-cache still
+    holds them, matched on the code cells."""
+    config = getattr(app.env, "mystnb_config", None)
+    if config is None or config.execution_mode != "cache" or not config.execution_cache_path:
+        return nb
+    from jupyter_cache import get_cache
+
+    try:
+        return get_cache(config.execution_cache_path).merge_match_into_notebook(nb)[1]
+    except KeyError:  # not in the cache: as myst-nb wrote it
+        return nb
+
+
 def write_notebooks(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
@@ -195,7 +211,7 @@ def write_notebooks(app, exception) -> None:
             continue
         glue_path = executed / f"{docname}.glue.json"
         glue = json.loads(glue_path.read_text()) if glue_path.exists() else {}
-        nb = nbformat.read(nb_path, as_version=4)
+        nb = _with_cached_outputs(app, nbformat.read(nb_path, as_version=4))
         r = BuildResolver(app, docname, glue)
         try:
             url = r.url(docname)
