@@ -38,6 +38,7 @@ import time
 import types
 import urllib.request
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -407,19 +408,26 @@ def test_jupyterlab_renders_a_launch_notebook(binder):
                 break
             except OSError:
                 time.sleep(0.5)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, headless=True,
-                                        args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(
-                f"http://127.0.0.1:{port}/") else r.abort())
-            page.goto(f"http://127.0.0.1:{port}/lab/tree/book/{PAGE}.ipynb")
-            page.wait_for_selector(".jp-RenderedMarkdown mjx-container", timeout=120_000)
-            text = page.locator(".jp-Notebook").inner_text()
-            shots = REPO / "_build" / "screenshots"
-            shots.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shots / f"jupyterlab-{PAGE}.png"))
-            browser.close()
+        def look() -> str:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                            args=["--no-sandbox", "--disable-gpu"])
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(
+                    f"http://127.0.0.1:{port}/") else r.abort())
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/book/{PAGE}.ipynb")
+                page.wait_for_selector(".jp-RenderedMarkdown mjx-container", timeout=120_000)
+                text = page.locator(".jp-Notebook").inner_text()
+                shots = REPO / "_build" / "screenshots"
+                shots.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shots / f"jupyterlab-{PAGE}.png"))
+                browser.close()
+            return text
+
+        # in a thread of its own: Playwright's sync API refuses a thread in which an
+        # earlier test of this process left an asyncio loop marked running
+        with ThreadPoolExecutor(1) as pool:
+            text = pool.submit(look).result()
         assert mean in text, f"the glued jitter {mean} is not in the notebook"
         assert not re.search(r"\{(glue|cite|doc|ref|numref|term)[:}]", text), "raw role"
     finally:
