@@ -73,8 +73,11 @@ def test_run_names_and_labels_come_from_the_spec():
         assert name == s.name == run_name(s.builder, init=s.init, batchnorm=s.batchnorm,
                                           gain=s.gain, lr=s.lr, layernorm=s.layernorm,
                                           residual=s.residual, n_layers=s.n_layers,
-                                          steps=s.steps)
+                                          steps=s.steps, batch_size=s.batch_size)
     assert run_name("deep_mlp", batchnorm=False, gain=5 / 3, lr=0.03) == "deep_nobn_g1.67_lr0.03"
+    assert registry.BATCH_RUNS[True, 8].name == "deep_bn_g1_lr0.1_s5000_b8"
+    assert registry.BATCH_RUNS[True, 8].label == "BatchNorm, gain 1, lr 0.1, batch 8"
+    assert registry.BATCH_RUNS[False, 32].name == "deep_nobn_g1.67_lr0.1_s5000"
     assert runs.RUNS["deep_bn_g1.67_lr0.03"].label == "BatchNorm, gain 1.67, lr 0.03"
     assert runs.RUNS["kaiming"].label == "use semi-principled Kaiming init"
     assert len(registry.grid()) == 14 and sum(s.batchnorm for s in registry.grid()) == 7
@@ -168,6 +171,26 @@ def test_plain_runs_are_the_lectures_loop(cache, monkeypatch, small):
                       generator=g, progress=False)
     assert torch.equal(run.lossi, ref.lossi)
     assert run.history.trainer == run.job.trainer == "plain"
+
+
+@pytest.mark.parametrize("trainer", ["plain", "fast"])
+def test_a_runs_batch_size_reaches_its_trainer(cache, monkeypatch, small, trainer):
+    """A run of the batch-size study draws ``batch_size`` examples per step, as
+    the lecture's loop does with that batch size."""
+    spec = tiny(f"tiny_b8_{trainer}", steps=60, batch_size=8, base="batchnorm",
+                trainer=trainer, ud_every=0)
+    register(monkeypatch, spec)
+    runs.train_and_save([spec], small)
+    g = models.new_generator()
+    ref = train.train(models.mlp("batchnorm", generator=g), small.Xtr, small.Ytr, steps=60,
+                      batch_size=8, generator=g, progress=False)
+    got = runs.get(spec.name).lossi
+    assert torch.allclose(got, ref.lossi, rtol=0, atol=1e-5)
+    if trainer == "plain":
+        assert torch.equal(got, ref.lossi)
+    # another batch size is another run: its own key, never stacked with batch 32
+    assert spec.key() != dataclasses.replace(spec, batch_size=32).key()
+    assert len(jobs.groups([spec, dataclasses.replace(spec, name="b32", batch_size=32)])) == 2
 
 
 def test_a_job_is_recorded_in_each_of_its_runs(cache, monkeypatch, small):

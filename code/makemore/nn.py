@@ -190,41 +190,6 @@ class Tanh(Module):
         return self.out
 
 
-class Residual(Module):
-    """A residual block (He et al., 2016): ``x + f(x)`` for the layers ``f`` it holds.
-
-    The input passes around the block unchanged and the block only adds to it, so the
-    gradient reaching ``x`` is the gradient of the output *plus* what flows back through
-    ``f``: an identity path from the loss to every block, whatever ``f`` does to its
-    share. ``f`` must keep the width. Its layers may not hold running statistics (no
-    BatchNorm inside: :meth:`Sequential.state_dict` names a block's tensors by position).
-    Introduced in the chapter "Beyond BatchNorm".
-    """
-
-    def __init__(self, layers: list[Module]) -> None:
-        for layer in layers:
-            if layer.buffers() or isinstance(layer, Residual):
-                raise TypeError(f"a Residual block holds plain layers only, not "
-                                f"{type(layer).__name__} (running statistics, nested blocks)")
-        self.layers = layers
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        for layer in self.layers:
-            h = layer(h)
-        self.out = x + h  # the residual stream: input plus the block's contribution
-        return self.out
-
-    def parameters(self) -> list[torch.Tensor]:
-        return [p for layer in self.layers for p in layer.parameters()]
-
-    def train(self, mode: bool = True) -> Residual:
-        self.training = mode
-        for layer in self.layers:
-            layer.train(mode)
-        return self
-
-
 class Sequential(Module):
     """Apply layers in order; ``parameters()`` concatenates theirs."""
 
@@ -267,6 +232,33 @@ class Sequential(Module):
             with torch.no_grad():
                 own[key].copy_(t)
         return self
+
+
+class Residual(Sequential):
+    """A residual block (He et al., 2016): ``x + f(x)`` for the layers ``f`` it holds.
+
+    The input passes around the block unchanged and the block only adds to it, so the
+    gradient reaching ``x`` is the gradient of the output *plus* what flows back through
+    ``f``: an identity path from the loss to every block, whatever ``f`` does to its
+    share. ``f`` must keep the width. Its layers may not hold running statistics (no
+    BatchNorm inside: :meth:`Sequential.state_dict` names a block's tensors by position).
+    A :class:`Sequential` whose call adds its input back: ``parameters()`` and ``train()``
+    are Sequential's. Introduced in the chapter "Beyond BatchNorm".
+    """
+
+    def __init__(self, layers: list[Module]) -> None:
+        for layer in layers:
+            if layer.buffers() or isinstance(layer, Residual):
+                raise TypeError(f"a Residual block holds plain layers only, not "
+                                f"{type(layer).__name__} (running statistics, nested blocks)")
+        super().__init__(layers)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for layer in self.layers:
+            h = layer(h)
+        self.out = x + h  # the residual stream: input plus the block's contribution
+        return self.out
 
 
 def _tensors(layers: list[Module], prefix: str = "") -> dict[str, torch.Tensor]:

@@ -28,7 +28,7 @@ from .. import TRAINING_MODULES, fingerprint
 from ..data import Splits
 from ..models import MLP_BATCHNORM_INITS, SEED, deep_mlp, mlp, new_generator
 from ..nn import Sequential
-from ..train import STEPS, History, calibrate, evaluate
+from ..train import BATCH_SIZE, STEPS, History, calibrate, evaluate
 
 BUILDERS = ("mlp", "deep_mlp")
 TRAINERS = ("fast", "plain")
@@ -36,11 +36,13 @@ TRAINERS = ("fast", "plain")
 
 def run_name(builder: str, *, init: str | None = None, batchnorm: bool = True,
              gain: float | None = None, lr: float = 0.1, layernorm: bool = False,
-             residual: bool = False, n_layers: int = 6, steps: int = STEPS) -> str:
+             residual: bool = False, n_layers: int = 6, steps: int = STEPS,
+             batch_size: int = BATCH_SIZE) -> str:
     """The one place a run's name is made: an MLP row is named after its init
     (``"kaiming"``), a deep net after its configuration (``"deep_bn_g1.67_lr0.03"``;
-    ``"deep_ln_..."`` with LayerNorm, and ``_L20``, ``_res``, ``_s1001`` for another depth,
-    residual blocks, or another length than the lecture's 200,000 steps)."""
+    ``"deep_ln_..."`` with LayerNorm, and ``_L20``, ``_res``, ``_s1001``, ``_b8`` for another
+    depth, residual blocks, another length than the lecture's 200,000 steps, or another
+    batch size than its 32)."""
     if builder == "mlp":
         if not init:
             raise ValueError("an mlp run needs its init (one of makemore.models.MLP_INITS)")
@@ -49,7 +51,8 @@ def run_name(builder: str, *, init: str | None = None, batchnorm: bool = True,
         raise ValueError("a deep_mlp run needs its gain")
     norm = "bn" if batchnorm else "ln" if layernorm else "nobn"
     return (f"deep_{norm}_g{gain:.3g}_lr{lr:g}" + (f"_L{n_layers}" if n_layers != 6 else "")
-            + ("_res" if residual else "") + (f"_s{steps}" if steps != STEPS else ""))
+            + ("_res" if residual else "") + (f"_s{steps}" if steps != STEPS else "")
+            + (f"_b{batch_size}" if batch_size != BATCH_SIZE else ""))
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class RunSpec:
     lr: float = 0.1
     decay_step: int = 100_000  # lr -> lr / 10 from this step on
     steps: int = STEPS
+    batch_size: int = BATCH_SIZE  # examples per step (the chapter "Beyond BatchNorm" varies it)
     seed: int = SEED
     ud_every: int = 100  # record update:data ratios every this many steps (0: never)
     # "fast": makemore.engine.fast (compiled, vectorized); "plain": makemore.train.train, the
@@ -109,7 +113,8 @@ class RunSpec:
             return self.title or self.name
         bn = "BatchNorm" if self.batchnorm else "LayerNorm" if self.layernorm else "no BatchNorm"
         extra = (f", {self.n_layers} layers" if self.n_layers != 6 else "") + \
-            (", residual" if self.residual else "")
+            (", residual" if self.residual else "") + \
+            (f", batch {self.batch_size}" if self.batch_size != BATCH_SIZE else "")
         return f"{bn}, gain {self.gain:.3g}, lr {self.lr:g}{extra}"
 
     def build(self, generator: torch.Generator | None = None) -> Sequential:
@@ -137,9 +142,13 @@ class RunSpec:
 def cost(specs: list[RunSpec]) -> float:
     """A job's rough cost, to start the longest first: model-steps x parameters,
     x3 for the plain loop (measured: a stack of 4 loss-log MLPs takes ~3x the time
-    per parameter-step of the fast trainer's batch of 7 deep nets)."""
-    n_params = sum(p.numel() for p in specs[0].build().parameters())
-    return len(specs) * specs[0].steps * n_params * (3 if specs[0].trainer == "plain" else 1)
+    per parameter-step of the fast trainer's batch of 7 deep nets), x the square root
+    of the batch size over 32 (measured, plain loop, the deep nets: a step of 8
+    examples takes 0.75-0.93x the time of a step of 32, a step of 128 1.5-1.7x)."""
+    s0 = specs[0]
+    n_params = sum(p.numel() for p in s0.build().parameters())
+    return (len(specs) * s0.steps * n_params * (3 if s0.trainer == "plain" else 1)
+            * (s0.batch_size / BATCH_SIZE) ** 0.5)
 
 
 def _stackable(a: RunSpec, b: RunSpec) -> bool:
@@ -149,8 +158,8 @@ def _stackable(a: RunSpec, b: RunSpec) -> bool:
     from ..engine import backprop
     from ..engine.functional import same_architecture
 
-    if a.trainer != b.trainer or (a.steps, a.decay_step, a.ud_every) != (b.steps, b.decay_step,
-                                                                         b.ud_every):
+    if a.trainer != b.trainer or ((a.steps, a.decay_step, a.ud_every, a.batch_size)
+                                  != (b.steps, b.decay_step, b.ud_every, b.batch_size)):
         return False
     ma, mb = a.build(), b.build()
     if a.trainer == "plain" and (a.lr != b.lr or not backprop.supports(ma)):
@@ -215,6 +224,7 @@ def train_job(specs: list[RunSpec], splits: Splits,
 
         s0 = specs[0]
         hists = train_many(models, splits.Xtr, splits.Ytr, steps=s0.steps,
+                           batch_size=s0.batch_size,
                            lrs=[s.lr for s in specs], decay_step=s0.decay_step,
                            generators=gens, ud_every=s0.ud_every, progress=each)
     else:
@@ -222,6 +232,7 @@ def train_job(specs: list[RunSpec], splits: Splits,
 
         # bit-identical to train.train (the lecture's loop) for each, less Python around it
         hists = train_plain_many(models, splits.Xtr, splits.Ytr, steps=specs[0].steps,
+                                 batch_size=specs[0].batch_size,
                                  lr=specs[0].lr, decay_step=specs[0].decay_step,
                                  generators=gens, progress=each)
     records = [_record(s, m, h, splits) for s, m, h in zip(specs, models, hists, strict=False)]
