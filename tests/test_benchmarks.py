@@ -17,21 +17,24 @@ from makemore.train import BATCH_SIZE  # noqa: E402
 
 def test_the_floor_of_each_job_is_its_steps_multiply_adds():
     # per Linear layer and model, forward, weight gradient and input gradient each
-    # take batch x fan_in x fan_out multiply-adds: the floor times exactly those
+    # take batch x fan_in x fan_out multiply-adds: the floor times exactly those (the
+    # Linear layers inside residual blocks too, at the run's own batch size)
     for specs in pretrain.plan(list(RUNS.values())):
-        M = len(specs)
-        linears = [x for x in specs[0].build().layers if isinstance(x, Linear)]
+        M, B = len(specs), specs[0].batch_size
+        layers = [y for x in specs[0].build().layers for y in getattr(x, "layers", [x])]
+        linears = [x for x in layers if isinstance(x, Linear)]
         pairs = runs_floor.products(specs)
         assert len(pairs) == 3 * len(linears)
         for a, b in pairs:
             assert a.shape[0] == b.shape[0] == M and a.shape[2] == b.shape[1]
         macs = sum(M * a.shape[1] * a.shape[2] * b.shape[2] for a, b in pairs)
-        assert macs == 3 * M * BATCH_SIZE * sum(x.weight.numel() for x in linears)
+        assert macs == 3 * M * B * sum(x.weight.numel() for x in linears)
         # the layout the trainer carries: the fast trainer's stacks features-first
         features_first = specs[0].trainer == "fast" and M > 1
         first = pairs[0][1 if features_first else 0]  # the forward's activations: W^T @ x, x @ W
-        assert first.shape[1:] == ((linears[0].weight.shape[0], BATCH_SIZE) if features_first
-                                   else (BATCH_SIZE, linears[0].weight.shape[0]))
+        assert first.shape[1:] == ((linears[0].weight.shape[0], B) if features_first
+                                   else (B, linears[0].weight.shape[0]))
+    assert {s.batch_size for s in RUNS.values()} == {8, BATCH_SIZE, 128}
 
 
 def test_schedule_puts_each_job_on_the_first_free_core():
@@ -50,6 +53,7 @@ def test_runs_floor_runs_and_projects_make_runs():
     rows = [line for line in out.stdout.splitlines() if line[:2].strip().isdigit()]
     assert len(rows) == len(pretrain.plan(list(RUNS.values()))), out.stdout
     assert "at the floor (the products alone)" in out.stdout
+    assert "runs of 'Beyond BatchNorm'" in out.stdout and "(budget: +25%)" in out.stdout
 
 
 def test_runs_floor_refuses_an_empty_timing_window():

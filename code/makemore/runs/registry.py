@@ -102,6 +102,9 @@ RUNS: dict[str, RunSpec] = {s.name: s for s in [
     *DEPTH_RUNS,
     *BATCH_RUNS.values(),
 ]}
+# The runs of the chapter "Beyond BatchNorm" (its budget: benchmarks/runs_floor.py).
+BEYOND_RUNS = (DEEP_LN, *(s.name for s in DEPTH_RUNS), *(s.name for s in BATCH_RUNS.values()))
+
 # The lecture's last network: 6 layers with BatchNorm, gain 1, cut at 1,000 steps there.
 DEEP_BN = run_name("deep_mlp", batchnorm=True, gain=1.0, lr=0.1)
 
