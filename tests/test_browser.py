@@ -263,6 +263,19 @@ def test_screenshots_and_layout(visit, viewport):
             assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"] + 1
 
 
+def test_no_page_scrolls_sideways_on_a_phone(visit):
+    """Every page of the table of contents fits a phone's width, the bibliography too
+    (a file name in one of its entries made it 69 px too wide)."""
+    v = visit(PHONE)
+    wide = {}
+    for page in PAGES:
+        p = v.open(page)
+        overflow = p.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth")
+        if overflow > 1:
+            wide[page] = overflow
+    assert not wide, f"pages that scroll sideways at {PHONE['width']} px (px): {wide}"
+
+
 # ---------------------------------------------------------------------------
 # in the HTML (no browser needed)
 
