@@ -229,3 +229,101 @@ def test_new_run_names_and_specs():
             RunSpec("x", "deep_mlp", gain=1.0, **bad)
     with pytest.raises(ValueError, match="deep_mlp's"):
         RunSpec("x", "mlp", init="kaiming", residual=True)
+
+
+# --- batch size ----------------------------------------------------------------------
+def test_batch_runs_cover_both_networks_at_each_size():
+    assert set(registry.BATCH_RUNS) == {(bn, b) for bn in (False, True)
+                                        for b in registry.BATCH_SIZES}
+    for (bn, b), spec in registry.BATCH_RUNS.items():
+        assert spec.name in registry.RUNS and spec.batch_size == b and spec.batchnorm == bn
+        assert (spec.steps, spec.decay_step, spec.trainer) == (5_000, 3_750, "plain")
+        assert spec.gain == (1.0 if bn else 5 / 3) and spec.lr == 0.1
+
+
+def test_batch_mean_noise_shrinks_as_one_over_the_root_of_the_batch(small):
+    model = trained(small, batchnorm=True, gain=1.0)
+    noise = {b: normalization.batch_mean_noise(model, small.Xtr, b, batches=2000)
+             for b in (4, 16, 64)}
+    for b, n in noise.items():  # independent rows: 1/sqrt(b), within the sampling error
+        assert n == pytest.approx(1 / math.sqrt(b), rel=0.15)
+    assert noise[4] > noise[16] > noise[64]
+    with pytest.raises(StopIteration):  # no BatchNorm, no batch statistics
+        normalization.batch_mean_noise(trained(small, batchnorm=False, gain=5 / 3),
+                                       small.Xtr, 8)
+
+
+def test_batch_size_numbers_and_figure(small):
+    class R:
+        def __init__(self, bn, b):
+            self.spec = dataclasses.replace(registry.BATCH_RUNS[bn, b], steps=30)
+            self.model = trained(small, batchnorm=bn, gain=1.0)
+            self.losses = train.evaluate(self.model, small)
+            self.train_loss, self.val_loss = self.losses["train"], self.losses["val"]
+            self.calibrated = None
+            if bn:
+                state = self.model.state_dict()
+                self.calibrated = train.evaluate(train.calibrate(self.model, small.Xtr), small)
+                self.model.load_state_dict(state)
+
+    runs_ = {(bn, b): R(bn, b) for bn in (False, True) for b in (8, 32)}
+    before = runs_[True, 8].model.state_dict()
+    got = normalization.batch_size_numbers(runs_, small)
+    assert same_state(before, runs_[True, 8].model.state_dict())  # left as it was
+    assert got[False, 8].keys() == {"examples", "train", "val", "gap"}
+    row = got[True, 8]
+    assert row["examples"] == 30 * 8 and row["gap"] == pytest.approx(row["val"] - row["train"])
+    assert row["cal-gap"] == pytest.approx(row["val"] - runs_[True, 8].calibrated["val"])
+    want = normalization.train_mode_loss(runs_[True, 8].model, small.Xdev, small.Ydev, 8)
+    assert row["mode-gap"] == pytest.approx(want - row["val"])
+    assert row["noise"] > got[True, 32]["noise"] > 0
+    fig = beyond_plots.batch_size_figure(got)
+    left, right = fig.axes
+    assert len(left.lines) == 5 and len(right.lines) == 3
+    assert [t.get_text() for t in left.get_xticklabels()] == ["8", "32"]
+
+
+def test_batch_size_table():
+    row = {"examples": 40_000, "train": 2.3, "val": 2.31, "gap": 0.01}
+    numbers = {(True, 8): row | {"cal-val": 2.305, "cal-gap": 0.005, "mode-gap": 0.2,
+                                 "noise": 0.35},
+               (False, 8): row}
+    table = beyond_plots.batch_size_table(numbers).data
+    lines = table.splitlines()
+    assert len(lines) == 4 and "no BatchNorm" in lines[2] and "BatchNorm" in lines[3]
+    assert "40,000" in lines[2] and "+0.0050" in lines[3] and "+0.2000" in lines[3]
+    assert lines[2].count("-") > lines[3].count("-")  # no seams without BatchNorm
+
+
+def _study(bn_val=(2.38, 2.23, 2.16), nobn_val=(2.29, 2.20, 2.164)):
+    """Batch-size numbers shaped like the build's (batch 8, 32, 128)."""
+    out = {}
+    for k, b in enumerate((8, 32, 128)):
+        out[False, b] = {"examples": 5000 * b, "train": nobn_val[k] - 0.01 * (k + 1),
+                         "val": nobn_val[k], "gap": 0.01 * (k + 1)}
+        out[True, b] = {"examples": 5000 * b, "train": bn_val[k] + 0.01 - 0.012 * k,
+                        "val": bn_val[k], "gap": -0.01 + 0.012 * k, "cal-val": 0,
+                        "cal-gap": 0.004 / (k + 1), "mode-gap": (-0.009, 0.004, 0.005)[k],
+                        "noise": b ** -0.5 * 1.01}
+    return out
+
+
+def test_batch_size_findings_check_what_the_chapter_says():
+    values, claims = normalization.batch_size_findings(_study(), n_train=160_000)
+    assert all(claims.values()), claims
+    assert values["bn-minus-nobn-8"] == pytest.approx(0.09)
+    assert values["train-share"] == pytest.approx(0.25) and values["bn-32-noise"] > 0
+    assert values["noise-ideal-128"] == pytest.approx(1 / math.sqrt(128))
+    # each claim fails on numbers that contradict it
+    _, claims = normalization.batch_size_findings(_study(bn_val=(2.30, 2.23, 2.16)), 160_000)
+    assert not claims["BatchNorm's handicap shrinks"]
+    _, claims = normalization.batch_size_findings(_study(nobn_val=(2.29, 2.30, 2.164)), 160_000)
+    assert not claims["val falls with the batch"]
+    bad = _study()
+    bad[True, 8]["noise"] = 0.5
+    bad[True, 32]["mode-gap"] = -0.001
+    bad[True, 8]["cal-gap"] = 0.0
+    _, claims = normalization.batch_size_findings(bad, 160_000)
+    assert not claims["noise is 1/sqrt(B)"]
+    assert not claims["training mode lower at the smallest batch only"]
+    assert not claims["running statistics furthest off at the smallest batch"]

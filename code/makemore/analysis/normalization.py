@@ -9,8 +9,9 @@ network: a training-mode pass that moves the running averages
 (:func:`train_mode_loss`), how well running averages with another momentum estimate
 the statistics of the whole training set (:func:`momentum_estimates`), and whether a
 normalization layer can be folded into the Linear layer before it
-(:func:`affine_fit`). Every function leaves the model as it found it. Introduced in
-the chapter "Beyond BatchNorm".
+(:func:`affine_fit`), and what the batch size does to all of it
+(:func:`batch_size_numbers`). Every function leaves the model as it found it.
+Introduced in the chapter "Beyond BatchNorm".
 """
 from __future__ import annotations
 
@@ -221,3 +222,82 @@ def final_numbers(trained: dict) -> dict[str, float]:
         if run.calibrated:
             out[f"{slug}-cal-val"] = run.calibrated["val"]
     return out
+
+
+@torch.no_grad()
+def batch_mean_noise(model: Sequential, X: torch.Tensor, batch_size: int,
+                     batches: int = 500, seed: int = 0) -> float:
+    """How far one batch's statistics stray from the whole split's: the means of the
+    first BatchNorm's input over ``batches`` random batches of ``batch_size`` rows of
+    ``X``, their standard deviation over the batches per feature, in units of the
+    feature's standard deviation over all of ``X``, averaged over the features. For
+    independent rows it is about ``1 / sqrt(batch_size)``."""
+    i = next(i for i, layer in enumerate(model.layers) if isinstance(layer, BatchNorm1d))
+    h = X
+    for layer in model.layers[:i]:  # Embedding, Flatten, Linear: the same in either mode
+        h = layer(h)
+    gen = torch.Generator().manual_seed(seed)
+    ix = torch.randint(0, len(X), (batches, batch_size), generator=gen)
+    means = h[ix].mean(1)  # (batches, features)
+    return (means.std(0) / h.std(0)).mean().item()
+
+
+def batch_size_numbers(trained: dict, splits) -> dict[tuple[bool, int], dict[str, float]]:
+    """The batch-size study's numbers for each trained run ``(batchnorm, batch size): run``:
+    ``examples`` (seen in training: steps x batch size), ``train`` and ``val`` (evaluation
+    mode, running statistics) and ``gap`` (val minus train); for a BatchNorm network also
+    ``cal-val`` and ``cal-gap`` (after the calibration pass, and the running statistics'
+    validation loss minus it), ``mode-gap`` (the validation loss in training mode on
+    batches of the run's own size, minus evaluation mode) and ``noise``
+    (:func:`batch_mean_noise` at that batch size, on the training split)."""
+    out: dict[tuple[bool, int], dict[str, float]] = {}
+    for (bn, b), run in trained.items():
+        row = {"examples": run.spec.steps * b, "train": run.train_loss, "val": run.val_loss,
+               "gap": run.val_loss - run.train_loss}
+        if bn:
+            row |= {"cal-val": run.calibrated["val"],
+                    "cal-gap": run.val_loss - run.calibrated["val"],
+                    "mode-gap": train_mode_loss(run.model, splits.Xdev, splits.Ydev, b)
+                    - run.val_loss,
+                    "noise": batch_mean_noise(run.model, splits.Xtr, b)}
+        out[bn, b] = row
+    return out
+
+
+def batch_size_findings(numbers: dict[tuple[bool, int], dict[str, float]], n_train: int
+                        ) -> tuple[dict[str, float], dict[str, bool]]:
+    """What the chapter says about the batch-size study (:func:`batch_size_numbers`), as
+    values for its prose (``"bn-8-val"``, ``"nobn-128-gap"``, ``"bn-minus-nobn-8"``,
+    ``"noise-ideal-8"``, ``"train-share"``: the share of the ``n_train`` training examples
+    a BatchNorm run of the smallest batch saw) and as the claims it makes about them,
+    each checked (``{claim: holds}``)."""
+    sizes = sorted({b for _, b in numbers})
+    bn = {b: numbers[True, b] for b in sizes}
+    values = {f"{'bn' if is_bn else 'nobn'}-{b}-{k}": v
+              for (is_bn, b), row in numbers.items() for k, v in row.items()}
+    diffs = [bn[b]["val"] - numbers[False, b]["val"] for b in sizes]
+    values |= {f"bn-minus-nobn-{b}": d for b, d in zip(sizes, diffs, strict=True)}
+    values |= {f"noise-ideal-{b}": b ** -0.5 for b in sizes}
+    values["train-share"] = bn[sizes[0]]["examples"] / n_train
+
+    def rising(key: str, is_bn: bool) -> bool:
+        row = [numbers[is_bn, b][key] for b in sizes]
+        return all(a < b for a, b in zip(row, row[1:]))
+
+    claims = {
+        # the batch means' spread is the textbook's sigma / sqrt(B), within 5 %
+        "noise is 1/sqrt(B)": all(abs(bn[b]["noise"] * b ** 0.5 - 1) < 0.05 for b in sizes),
+        # same steps: the larger the batch, the lower the validation loss, the wider the gap
+        "val falls with the batch": all(numbers[x, a]["val"] > numbers[x, b]["val"]
+                                        for x in (False, True)
+                                        for a, b in zip(sizes, sizes[1:])),
+        "gap widens with the batch": rising("gap", False) and rising("gap", True),
+        "BatchNorm's handicap shrinks": all(a > b for a, b in zip(diffs, diffs[1:]))
+        and diffs[0] > 0.05,
+        "BatchNorm's gap below zero at the smallest batch": bn[sizes[0]]["gap"] < 0,
+        "running statistics furthest off at the smallest batch":
+            bn[sizes[0]]["cal-gap"] > bn[sizes[-1]]["cal-gap"],
+        "training mode lower at the smallest batch only": bn[sizes[0]]["mode-gap"] < 0
+        and all(bn[b]["mode-gap"] > 0 for b in sizes[1:]),
+    }
+    return values, claims

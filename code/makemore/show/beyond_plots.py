@@ -1,18 +1,22 @@
 """The figures and tables of the chapter "Beyond BatchNorm": the final losses of trained
 networks, the depth study's spread of the activations and gradients layer by layer
-(:mod:`makemore.analysis.depth`) with its static explorer over the depth, and the gain
-sweep of SGD and Adam (:mod:`makemore.analysis.optimizers`)."""
+(:mod:`makemore.analysis.depth`) with its static explorer over the depth, the gain
+sweep of SGD and Adam (:mod:`makemore.analysis.optimizers`), and the batch-size study
+(:func:`makemore.analysis.normalization.batch_size_numbers`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import matplotlib.pyplot as plt
 from IPython.display import Markdown
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..analysis import outcomes
 from ..analysis.depth import WIRINGS, DepthLook
 from ..analysis.depth import ratios as depth_ratios
 from .explorer import Control, as_output, static_explorer
+from .grid_plots import steps_in_thousands
 from .plots import PALETTE, REFERENCE_COLOR, axes, use_style
 from .tables import markdown
 
@@ -81,6 +85,21 @@ def spread_static(looks: Mapping[tuple[int, str], DepthLook], depths: tuple[int,
                 "1,001 steps (solid)."))
 
 
+def weight_ud_history(trained: Mapping) -> Axes:
+    """The Linear weights' mean log10 update:data over whole runs (``{label: run}``), in
+    windows of 1,000 steps (:func:`makemore.analysis.outcomes.mean_weight_ud`), one
+    curve per run, with the lecture's -3: the BatchNorm network orange as in
+    the experiments' figures, the next ones green, red, ..."""
+    ax = axes(None, figsize=(9, 3.4))
+    for k, (label, run) in enumerate(trained.items()):
+        ax.plot(*outcomes.mean_weight_ud(run), color=PALETTE[k + 1], label=label)
+    ax.axhline(-3, color=REFERENCE_COLOR, linewidth=1)
+    ax.set(xlabel="step", ylabel="mean log10 update:data")
+    steps_in_thousands(ax)
+    ax.legend()
+    return ax
+
+
 def gain_sweep_figure(lines: Mapping[str, tuple[Sequence[float], Sequence[float]]],
                       ax: Axes | None = None) -> Axes:
     """The hidden weights' log10 update:data ratio against the gain (log scale): a line per
@@ -100,3 +119,50 @@ def gain_sweep_figure(lines: Mapping[str, tuple[Sequence[float], Sequence[float]
     ax.set(xlabel="gain", ylabel="log10 update:data, hidden weights")
     ax.legend(fontsize=8)
     return ax
+
+
+def batch_size_figure(numbers: Mapping[tuple[bool, int], Mapping[str, float]]) -> Figure:
+    """The batch-size study (:func:`makemore.analysis.normalization.batch_size_numbers`):
+    left, train and validation loss against the batch size, without and with BatchNorm
+    (and BatchNorm's calibrated validation loss); right, BatchNorm's two seams: the
+    running statistics' validation loss minus the calibrated one, and the validation loss
+    in training mode (batches of the run's size) minus evaluation mode."""
+    use_style()
+    sizes = sorted({b for _, b in numbers})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for bn, color, name in ((False, PALETTE[0], "no BatchNorm"), (True, PALETTE[1], "BatchNorm")):
+        left.plot(sizes, [numbers[bn, b]["val"] for b in sizes], "o-", color=color,
+                  label=f"{name}, val")
+        left.plot(sizes, [numbers[bn, b]["train"] for b in sizes], "s:", color=color,
+                  label=f"{name}, train")
+    left.plot(sizes, [numbers[True, b]["cal-val"] for b in sizes], "^--", color=PALETTE[1],
+              alpha=0.6, label="BatchNorm, val, calibrated")
+    left.set(xlabel="batch size", ylabel="loss", title="final losses")
+    right.plot(sizes, [numbers[True, b]["mode-gap"] for b in sizes], "o-", color=PALETTE[2],
+               label="training mode minus evaluation mode")
+    right.plot(sizes, [numbers[True, b]["cal-gap"] for b in sizes], "s-", color=PALETTE[3],
+               label="running minus calibrated statistics")
+    right.axhline(0, color=REFERENCE_COLOR, linewidth=1)
+    right.set(xlabel="batch size", ylabel="validation loss difference",
+              title="BatchNorm: the seams")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(b) for b in sizes])
+        ax.minorticks_off()
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def batch_size_table(numbers: Mapping[tuple[bool, int], Mapping[str, float]]) -> Markdown:
+    """The batch-size study as a table, one row per run, without BatchNorm first: the
+    examples seen, train and validation loss and their gap, and BatchNorm's two seams in
+    the validation loss: running minus calibrated statistics, training minus evaluation
+    mode ("-" for the network without BatchNorm)."""
+    rows = []
+    for (bn, b), n in sorted(numbers.items()):
+        seams = [f"{n['cal-gap']:+.4f}", f"{n['mode-gap']:+.4f}"] if bn else ["-", "-"]
+        rows.append(["BatchNorm" if bn else "no BatchNorm", b, f"{n['examples']:,}",
+                     n["train"], n["val"], f"{n['gap']:+.4f}", *seams])
+    return markdown(rows, ["network", "batch", "examples seen", "train", "val", "val - train",
+                           "running - calibrated", "training - eval mode"], align="lrrrrrrr")
