@@ -50,6 +50,19 @@ def test_the_books_pages_are_covered():
     assert set(pages) <= set(notebooks.pages())
 
 
+def test_the_introductions_table_names_every_numbered_chapter():
+    """The introduction's chapter table lists each chapter of the numbered parts (it
+    missed "Beyond BatchNorm" for a day)."""
+    import yaml
+
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
+    chapters = [Path(c["file"]).name for part in toc["parts"] if part.get("numbered")
+                for c in part["chapters"]]
+    table = (REPO / "book" / "intro.md").read_text(encoding="utf-8").split("## The chapters")[1]
+    missing = [c for c in chapters if f"{{doc}}`{c}`" not in table]
+    assert chapters and not missing, f"chapters missing from intro.md's table: {missing}"
+
+
 def test_every_page_starts_with_the_setup_cell():
     """The page's own first code cell is the visible setup cell; the install cell is
     not in the page (the launch notebook gets the one of its version)."""
