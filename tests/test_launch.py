@@ -15,7 +15,10 @@ notebooks: A's with B's install cell).
 - with training forbidden (``MAKEMORE_NO_TRAIN=1``) every chapter's launch notebook of A
   executes in a venv built from the Binder lock (after binder/postBuild, in a clone of
   the tag) and in a "Colab-like" venv (torch preinstalled, no Sphinx, the package from
-  the install cell); each chapter's time and kernel peak RSS are printed;
+  the install cell); each chapter's time and kernel peak RSS, and the size of the venv
+  from the lock, are printed as a table and written to _build/measurements/launch.json
+  (the issue's goal, 45 s and 1 GB a chapter, is reported there, not asserted: machines
+  differ);
 - JupyterLab (from the Binder venv), opened in chromium, shows a launch notebook with
   typeset math and a glued value, and no raw role (browser).
 
@@ -214,23 +217,56 @@ def test_every_ref_a_notebook_or_launch_link_names_resolves(world):
 # ---------------------------------------------------------------------------
 # the two environments a reader launches into
 
+# Runs one notebook in a process of its own (a child of the test), whose only child is
+# the kernel. The kernel's peak RSS: once nbclient has shut the kernel down and reaped
+# it, getrusage(RUSAGE_CHILDREN).ru_maxrss of this process is the largest peak of the
+# kernel and of whatever the kernel started and waited for (pip in the install cell).
+# Every process counts as a child only once it is reaped, so the runner first checks
+# that no child is left. Two cross-checks: the kernel's own VmHWM (its address space's
+# high-water mark, read by a last cell) must not exceed it, and it must exceed this
+# runner's own peak before the kernel started (on Linux a process inherits, at exec,
+# the high-water mark of the address space it replaces: a kernel's number that were
+# only the runner's would be no measurement of the kernel).
 RUNNER = textwrap.dedent('''
-    import ast, json, resource, sys, time
+    import ast, datetime, json, os, resource, sys, time
     import nbformat
     from nbclient import NotebookClient
 
     path, cwd = sys.argv[1], sys.argv[2]
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(
-        "import importlib.metadata, resource, sys, makemore; print(json.dumps({"
+        "import importlib.metadata, sys, makemore; print(json.dumps({"
         "'python': sys.executable, 'package': makemore.__file__, "
         "'version': importlib.metadata.version('makemore-book'), "
-        "'kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))"))
+        "'vmhwm_kib': int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])}))"))
     nb.cells[-1].source = "import json\\n" + nb.cells[-1].source
+    runner_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    NotebookClient(nb, kernel_name="python3", timeout=1800,
+    NotebookClient(nb, kernel_name="python3", timeout=1800, record_timing=True,
                    resources={"metadata": {"path": cwd}}).execute()
     seconds = time.perf_counter() - t0
+    while True:  # every child reaped, or its peak would be missing from RUSAGE_CHILDREN
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        assert pid, "a child of the notebook's kernel is still running"
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    kernel_kib, cpu_s = children.ru_maxrss, children.ru_utime + children.ru_stime
+
+    def cell_seconds(cell):
+        t = cell.metadata.get("execution", {})
+        start, end = t.get("iopub.execute_input"), t.get("shell.execute_reply")
+        if not (start and end):
+            return 0.0
+        iso = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+        return (iso(end) - iso(start)).total_seconds()
+
+    code = [c for c in nb.cells[:-1] if c.cell_type == "code"]
+    times = [cell_seconds(c) for c in code]
+    slowest = max(range(len(code)), key=times.__getitem__)
+    first = next((ln for ln in code[slowest].source.splitlines()
+                  if ln.strip() and not ln.startswith("#")), "")
     # The live widget cells: each widget must redraw when any of its controls moves,
     # run here (nbclient waits out its timeout after some ipywidgets cells).
     checked = 0
@@ -260,7 +296,12 @@ RUNNER = textwrap.dedent('''
                 assert w.result is not before, f"{c.description}: no redraw"
             checked += 1
     last = json.loads("".join(o.get("text", "") for o in nb.cells[-1].outputs))
-    print(json.dumps({"seconds": seconds, "widgets": checked, **last}))
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu_s, "cells_s": sum(times),
+                      "code_cells": len(code),
+                      "slowest": {"cell": slowest + 1, "id": code[slowest].get("id", ""),
+                                  "seconds": times[slowest], "line": first},
+                      "kernel_kib": kernel_kib, "runner_kib": runner_kib,
+                      "widgets": checked, **last}))
 ''')
 
 
@@ -276,13 +317,78 @@ def kernel(root: Path, venv: Path) -> dict:
             "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
 
 
-def venv_size(venv: Path) -> float:
+def venv_size(venv: Path) -> dict:
+    """The venv's size: on disk (``du``, what an image stores) and the files' bytes, MiB."""
     files = [p for p in venv.rglob("*") if p.is_file() and not p.is_symlink()]
-    return sum(p.stat().st_size for p in files) / 2**20
+    du_kib = int(sh("du", "-sk", venv).split()[0])
+    return {"du_mib": du_kib / 1024, "files_mib": sum(p.stat().st_size for p in files) / 2**20}
+
+
+# ---------------------------------------------------------------------------
+# the measurements the issue's closing note asks for, left in _build for CI's run
+# (not in _build/launch: that folder is a release asset)
+
+MEASUREMENTS = REPO / "_build" / "measurements" / "launch.json"
+GOAL_S, GOAL_MB = 45, 1024  # the issue's goal per chapter; machines differ: reported, not asserted
+ENVIRONMENTS = ("binder", "colab")
 
 
 @pytest.fixture(scope="module")
-def binder(world):
+def measurements():
+    """Each chapter's time and kernel peak RSS per environment, and the locked venv's
+    size, written to MEASUREMENTS as they come (a cut-short run keeps what it measured)."""
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True).stdout.strip()
+    data = {"commit": commit, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "cpus": os.cpu_count(), "load_average_at_start": list(os.getloadavg()),
+            "goal": {"seconds": GOAL_S, "peak_rss_mb": GOAL_MB},
+            "how": "seconds: nbclient's execute() of the whole notebook (kernel start to "
+                   "shutdown), wall clock; cpu_s: the kernel's user + system CPU seconds "
+                   "(what a loaded machine does not inflate; the kernel has one thread of "
+                   "work); peak RSS: getrusage(RUSAGE_CHILDREN).ru_maxrss of the process "
+                   "that ran the notebook, after the kernel (its only child) was reaped; "
+                   "venv: du -sk",
+            "environments": {}, "chapters": {e: {} for e in ENVIRONMENTS}}
+    data["save"] = lambda: save_measurements(data)
+    return data
+
+
+def save_measurements(data: dict) -> None:
+    MEASUREMENTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = MEASUREMENTS.with_suffix(".tmp")
+    tmp.write_text(json.dumps({k: v for k, v in data.items() if k != "save"}, indent=1))
+    tmp.replace(MEASUREMENTS)
+
+
+def measurement_table(data: dict) -> str:
+    rows = [f"  {'chapter':<14}" + "".join(f"{e + ' s':>10}{'CPU-s':>7}{e + ' MB':>11}"
+                                           for e in ENVIRONMENTS)
+            + "   slowest code cell (binder)"]
+    for page in CHAPTERS:
+        row = f"  {page:<14}"
+        for e in ENVIRONMENTS:
+            m = data["chapters"][e].get(page)
+            if m is None:
+                row += f"{'-':>10}{'-':>7}{'-':>11}"
+                continue
+            over = lambda x, goal: "*" if x > goal else " "  # noqa: E731
+            row += (f"{m['seconds']:9.1f}{over(m['seconds'], GOAL_S)}"
+                    f"{m['cpu_s']:6.1f}{over(m['cpu_s'], GOAL_S)}"
+                    f"{m['peak_rss_mb']:10.0f}{over(m['peak_rss_mb'], GOAL_MB)}")
+        slow = data["chapters"]["binder"].get(page, {}).get("slowest")
+        if slow:
+            row += f"   #{slow['cell']} {slow['seconds']:.1f} s: {slow['line'][:40]}"
+        rows.append(row)
+    for e, v in data["environments"].items():
+        rows.append(f"  {e} venv: " + ", ".join(f"{k} {x:.0f}" if isinstance(x, float)
+                                                  else f"{k} {x}" for k, x in v.items()))
+    rows.append(f"  (* over the goal of {GOAL_S} s / {GOAL_MB} MB; {data['cpus']} CPUs, load "
+                f"{data['load_average_at_start'][0]:.2f} at the start; {MEASUREMENTS})")
+    return "\n".join(rows)
+
+
+@pytest.fixture(scope="module")
+def binder(world, measurements):
     """Binder at A's tag: a venv from the tag's binder/requirements.txt, then postBuild."""
     root = world.root / "binder"
     repo, venv = root / "repo", root / "venv"
@@ -300,13 +406,19 @@ def binder(world):
     sh("bash", repo / "binder" / "postBuild", env=env, cwd=repo)
     post_s = time.perf_counter() - t1
     installed = sh(venv / "bin" / "python", "-m", "pip", "list", "--format=freeze", env=env)
-    print(f"\n  binder venv from the lock: {time.perf_counter() - t0:.0f} s, postBuild "
-          f"{post_s:.1f} s, {len(installed.split())} packages, {venv_size(venv):.0f} MiB")
+    size = venv_size(venv)
+    built = {"build_s": time.perf_counter() - t0, "postbuild_s": post_s,
+             "packages": len(installed.split()), **size}
+    assert all(v > 0 for v in built.values()), built
+    measurements["environments"]["binder"] = built
+    measurements["save"]()
+    print(f"\n  binder venv from the lock: {built['build_s']:.0f} s, postBuild "
+          f"{post_s:.1f} s, {built['packages']} packages, {size['du_mib']:.0f} MiB (du)")
     return types.SimpleNamespace(repo=repo, venv=venv, env=env, root=root, freeze=installed)
 
 
 @pytest.fixture(scope="module")
-def colab(world):
+def colab(world, measurements):
     """A Colab-like Python: torch (and Jupyter's kernel) there, no Sphinx, no makemore."""
     root = world.root / "colab"
     venv, content = root / "venv", root / "content"
@@ -318,6 +430,8 @@ def colab(world):
     probe = ("import importlib.util as u; "
              "print([m for m in ('sphinx', 'myst_nb', 'makemore') if u.find_spec(m)])")
     assert sh(venv / "bin" / "python", "-c", probe, env=env).strip() == "[]"
+    measurements["environments"]["colab"] = venv_size(venv)  # before the book's wheel
+    measurements["save"]()
     return types.SimpleNamespace(venv=venv, env=env, content=content, root=root)
 
 
@@ -344,7 +458,7 @@ def test_each_versions_notebook_installs_that_version_and_fetches_its_runs(world
 
 
 @pytest.mark.parametrize("page", CHAPTERS)
-def test_launch_notebook_runs_in_the_binder_environment(binder, page, capsys):
+def test_launch_notebook_runs_in_the_binder_environment(binder, page, measurements, capsys):
     result = execute(binder.venv, binder.repo / "book" / f"{page}.ipynb", binder.repo / "book",
                      binder.env, widgets=True)
     assert result["python"].startswith(str(binder.venv)), "ran in the Binder venv's kernel"
@@ -352,24 +466,57 @@ def test_launch_notebook_runs_in_the_binder_environment(binder, page, capsys):
     live = sum("live-widget" in c.metadata.get("tags", []) for c in nbformat.read(
         binder.repo / "book" / f"{page}.ipynb", as_version=4).cells)
     assert result["widgets"] == live
-    report("binder", page, result, capsys)
+    report("binder", page, result, measurements, capsys)
 
 
 @pytest.mark.parametrize("page", CHAPTERS)
-def test_launch_notebook_runs_in_a_colab_like_environment(world, colab, page, capsys):
+def test_launch_notebook_runs_in_a_colab_like_environment(world, colab, page, measurements,
+                                                          capsys):
     nb = colab.content / f"{page}.ipynb"
     nb.write_text(tag_file(world, world.a["tag"], f"book/{page}.ipynb"))
     result = execute(colab.venv, nb, colab.content, dict(colab.env, HOME=colab.root / "home"))
     assert result["version"] == world.a["version"]
     assert Path(result["package"]).is_relative_to(colab.venv), "the release's wheel"
-    report("colab", page, result, capsys)
+    report("colab", page, result, measurements, capsys)
 
 
-def report(where: str, page: str, result: dict, capsys) -> None:
-    mb = result["kib"] / 1024
+def report(where: str, page: str, result: dict, measurements: dict, capsys) -> None:
+    """Record one chapter's measurement (checked: it exists, is positive and is the
+    kernel's), print it; Binder's hard limit of 2 GB is asserted, the goals are not."""
+    kib, hwm, runner = result["kernel_kib"], result["vmhwm_kib"], result["runner_kib"]
+    assert result["seconds"] > 0 and result["cpu_s"] > 0 and result["cells_s"] > 0, result
+    assert kib > 0, result
+    assert hwm <= kib * 1.01, f"{page}: the kernel's VmHWM {hwm} KiB is not in {kib} KiB"
+    assert kib > runner, f"{page}: {kib} KiB is no more than the runner's own {runner} KiB"
+    mb = kib / 1024
+    measurements["chapters"][where][page] = {
+        "seconds": result["seconds"], "cpu_s": result["cpu_s"], "cells_s": result["cells_s"],
+        "peak_rss_mb": mb, "load_average": os.getloadavg()[0],
+        "kernel_vmhwm_mb": hwm / 1024, "slowest": result["slowest"]}
+    measurements["save"]()
+    saved = json.loads(MEASUREMENTS.read_text())["chapters"][where][page]
+    assert saved["seconds"] > 0 and saved["cpu_s"] > 0 and saved["peak_rss_mb"] > 0
+    slow = result["slowest"]
     with capsys.disabled():
-        print(f"\n  {where:<6} {page:<14} {result['seconds']:6.1f} s  kernel peak RSS {mb:6.0f} MB")
+        print(f"\n  {where:<6} {page:<14} {result['seconds']:6.1f} s ({result['cpu_s']:.1f} "
+              f"CPU-s)  kernel peak RSS {mb:6.0f} MB  (slowest: code cell {slow['cell']}, "
+              f"{slow['seconds']:.1f} s)")
     assert mb <= 2048, f"{page}: peak RSS {mb:.0f} MB, over Binder's 2 GB"
+
+
+def test_every_chapter_was_measured_in_each_environment_that_ran(measurements, capsys):
+    """The closing note's numbers: a chapter missing from an environment that ran
+    (its notebook failed) fails here too, by name; the table is printed."""
+    ran = [e for e in ENVIRONMENTS if measurements["chapters"][e]]
+    if not ran:
+        pytest.skip("no launch notebook ran in this session (deselected)")
+    with capsys.disabled():
+        print("\n" + measurement_table(measurements))
+    for e in ran:
+        missing = [p for p in CHAPTERS if p not in measurements["chapters"][e]]
+        assert not missing, f"{e}: no measurement of {missing}"
+        size = measurements["environments"][e]
+        assert size["du_mib"] > 0 and size["files_mib"] > 0, size
 
 
 # ---------------------------------------------------------------------------
