@@ -233,6 +233,30 @@ def test_checksum_mismatch_says_expected_and_got(packed, occupied):
     assert f"expected sha256 {want}, got {bundle.sha256(bytes(data))}" in msg
 
 
+def test_pooch_verifies_every_file_of_a_fetch(packed, occupied, monkeypatch):
+    """The archive and each run file are checked by pooch's hash (the manifest is the
+    registry): a pooch that sees other bytes refuses them, and the cache stays as it was."""
+    import pooch
+
+    real_hash, seen = pooch.file_hash, []
+
+    def other(path, alg="sha256"):
+        seen.append((Path(path).name, alg))
+        return "f" * 64
+
+    monkeypatch.setattr(pooch, "file_hash", other)
+    msg = refused(packed, occupied)
+    assert "checksum mismatch" in msg and f"got {'f' * 64}" in msg
+    assert seen == [(ARCHIVE, "sha256")]
+    monkeypatch.undo()
+    m = json.loads((packed / MANIFEST).read_text())
+    checked = []
+    monkeypatch.setattr(pooch, "file_hash", lambda path, alg="sha256": checked.append(
+        Path(path).name) or real_hash(path, alg))
+    assert sorted(bundle.fetch(str(packed), log=lambda *a: None)) == sorted(NAMES)
+    assert checked == [ARCHIVE] + sorted(e["file"] for e in m["runs"])
+
+
 def test_a_run_file_that_differs_from_its_manifest_entry(packed, occupied):
     m = json.loads((packed / MANIFEST).read_text())
     m["runs"][1]["sha256"] = "0" * 64

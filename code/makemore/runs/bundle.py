@@ -23,6 +23,16 @@ trains exactly what that code trained finds it. ``$MAKEMORE_RUNS_URL`` replaces 
 
 A fetch checks every sha256 before anything reaches the cache, and each run file
 lands by an atomic rename: the cache holds whole runs or none.
+
+Who does what in a fetch: :mod:`makemore.runs.download` moves the bytes (urllib, each
+file capped at its manifest size, a stall timeout and one deadline for the command, a
+one-line error for each way a server fails), and pooch checks them (:func:`file_sha256`,
+the hash behind pooch's ``known_hash``) against the manifest, which is the registry.
+``pooch.retrieve(known_hash=...)`` / ``pooch.create(registry=...)`` do not do the transfer:
+their downloader (requests) has no size cap and no deadline; a downloader of ours would
+fit, but on a mismatch pooch deletes the file and raises a three-sentence ``ValueError``
+(no size, and the hash it got only inside its prose) and logs every download to stderr,
+where ``fetch-runs`` owes the user one line that says expected and got.
 """
 from __future__ import annotations
 
@@ -60,7 +70,16 @@ class BundleError(DataError):
 
 
 def sha256(data: bytes) -> str:
+    """The sha256 of bytes in memory (what :func:`pack` writes into a manifest)."""
     return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """A file's sha256 by pooch (:func:`pooch.file_hash`: the check behind its
+    ``known_hash``); how a fetch verifies every file against the manifest."""
+    import pooch  # imported here: only a fetch needs it
+
+    return pooch.file_hash(str(path), alg="sha256")
 
 
 def training_fingerprint() -> str:
@@ -160,20 +179,19 @@ def _where(source: str, name: str) -> str:
     return source.rstrip("/") + "/" + name
 
 
-def _get(source: str, name: str, out, cap: int, deadline: download.Deadline,
-         on_chunk=None) -> None:
+def _get(source: str, name: str, out, cap: int, deadline: download.Deadline) -> None:
     """The bundle's file ``name`` into the open file ``out``, at most ``cap`` bytes."""
     where = _where(source, name)
     try:
         if _is_url(source):
-            download.download(where, out, cap, deadline, on_chunk)
+            download.download(where, out, cap, deadline)
             return
         path = Path(source) / name
         if not path.is_file():
             raise BundleError(f"{path} does not exist: a bundle folder holds {MANIFEST} and "
                               f"{ARCHIVE}, as `python -m makemore pack-runs DIR` writes them.")
         with open(path, "rb") as f:
-            download.copy_capped(f.read, out, cap, str(path), on_chunk)
+            download.copy_capped(f.read, out, cap, str(path))
     except download.DownloadError as e:
         if e.code in (404, 410):
             raise BundleError(f"could not download {where} (HTTP {e.code}: no bundle there; "
@@ -219,7 +237,9 @@ def _manifest(data: bytes, where: str) -> dict:
     return m
 
 
-def _check_sha(what: str, got: str, expected: str, size: int) -> None:
+def _check_sha(what: str, path: Path, expected: str, size: int) -> None:
+    """``path`` (the file ``what``) has the manifest's sha256 ``expected``, by pooch."""
+    got = file_sha256(path)
     if got != expected:
         raise BundleError(f"checksum mismatch for {what}: expected sha256 {expected}, got "
                           f"{got} ({size:,} bytes). The file is damaged or was changed; "
@@ -244,11 +264,10 @@ def _unpack(archive: Path, entries: dict[str, dict], into: Path, where: str) -> 
                         f"{where}: {info.name} in {ARCHIVE} is {info.size:,} bytes, its "
                         f"manifest says {entry['size']:,}; refusing it (a damaged or hostile "
                         f"bundle): pack it again.")
-                h = hashlib.sha256()
                 with open(into / info.name, "wb") as out:
                     download.copy_capped(tar.extractfile(info).read, out, entry["size"],
-                                         info.name, h.update)
-                _check_sha(f"{info.name} in {where}", h.hexdigest(), entry["sha256"],
+                                         info.name)
+                _check_sha(f"{info.name} in {where}", into / info.name, entry["sha256"],
                            entry["size"])
                 seen.add(info.name)
     except download.DownloadError as e:  # it unpacks to more than its runs
@@ -336,14 +355,10 @@ def _fetch_into(staging: Path, cache_dir: Path, source: str, other_code: bool,
             f"this package's training modules have {fp}): its runs are not what this code "
             f"trains. Either {TRAIN_INSTEAD}, or use the bundle anyway with "
             f"`python -m makemore fetch-runs --other-code {source}`.")
-    archive, h = staging / ARCHIVE, hashlib.sha256()
-    if _is_url(source):
-        with open(archive, "wb") as out:
-            _get(source, m["archive"], out, m["size"], deadline, h.update)
-    else:  # a local bundle is read where it lies
-        archive = Path(source) / m["archive"]
-        _get(source, m["archive"], _Null(), m["size"], deadline, h.update)
-    _check_sha(_where(source, m["archive"]), h.hexdigest(), m["sha256"], m["size"])
+    archive = staging / ARCHIVE  # a local bundle's too: capped like a download
+    with open(archive, "wb") as out:
+        _get(source, m["archive"], out, m["size"], deadline)
+    _check_sha(_where(source, m["archive"]), archive, m["sha256"], m["size"])
     entries = {e["file"]: e for e in m["runs"]}
     runs_dir = staging / "runs"
     runs_dir.mkdir()
@@ -367,13 +382,6 @@ def _fetch_into(staging: Path, cache_dir: Path, source: str, other_code: bool,
     log(f"fetch-runs: {len(staged)} runs from {source} -> {cache_dir} "
         f"(trained with torch {', '.join(torches)})")
     return list(staged)
-
-
-class _Null:
-    """A file that forgets what is written (a local archive is only hashed)."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 def _fetch_first(urls: list[str], other_code: bool, log) -> list[str]:

@@ -55,7 +55,6 @@ class Deadline:
 
 
 def copy_capped(read: Callable[[int], bytes], out: BinaryIO, cap: int, what: str,
-                on_chunk: Callable[[bytes], None] | None = None,
                 deadline: Deadline | None = None) -> int:
     """``read(n)`` into ``out`` until it returns ``b""``; past ``cap`` bytes a
     :class:`DownloadError` (status 2). Returns the bytes copied."""
@@ -71,8 +70,6 @@ def copy_capped(read: Callable[[int], bytes], out: BinaryIO, cap: int, what: str
             raise DownloadError(f"{what} is larger than the {cap:,} bytes allowed for it: it "
                                 f"is not the file it should be (a wrong or hostile source); "
                                 f"check the address.", status=2)
-        if on_chunk is not None:
-            on_chunk(chunk)
         out.write(chunk)
 
 
@@ -114,8 +111,7 @@ def _failure(url: str, e: BaseException) -> DownloadError:
                          f"check the network and the address.")
 
 
-def download(url: str, out: BinaryIO, cap: int, deadline: Deadline,
-             on_chunk: Callable[[bytes], None] | None = None) -> int:
+def download(url: str, out: BinaryIO, cap: int, deadline: Deadline) -> int:
     """``url``'s body into the open file ``out``: at most ``cap`` bytes, before the
     ``deadline``, and never more than :data:`STALL_S` between two reads. Returns the
     bytes written. Errors writing ``out`` (a full disk) are raised as they are."""
@@ -141,4 +137,4 @@ def download(url: str, out: BinaryIO, cap: int, deadline: Deadline,
                 deadline.left(url)  # a timeout at the deadline is the deadline
                 raise _failure(url, e) from e
 
-        return copy_capped(read, out, cap, url, on_chunk, deadline)
+        return copy_capped(read, out, cap, url, deadline)
