@@ -182,7 +182,9 @@ def torch_bn(g: torch.Generator) -> Sequential:
 @pytest.mark.parametrize("name", ["original", "kaiming", "batchnorm", "batchnorm_b1", "deep_bn",
                                   "torch_bn", "bn_variants"])
 def test_train_plain_is_the_plain_loop_to_the_bit(name, splits):
-    steps = 300  # with a learning-rate decay at step 150
+    # Every step runs the same code; a difference in any op shows at the first step it
+    # runs, so 120 steps with the decay at 60 cover every path (300 took 2.5x longer).
+    steps = 120
     def fresh():
         g = models.new_generator()
         return {**BUILDERS, "torch_bn": torch_bn}[name](g), g
@@ -190,10 +192,10 @@ def test_train_plain_is_the_plain_loop_to_the_bit(name, splits):
     # by hand, except bn_variants' running std with eps > 0: autograd's, as the fallback
     assert backprop.supports(model) == (name != "bn_variants")
     done = []
-    hist = backprop.train_plain(model, splits.Xtr, splits.Ytr, steps=steps, lr=0.2, decay_step=150,
+    hist = backprop.train_plain(model, splits.Xtr, splits.Ytr, steps=steps, lr=0.2, decay_step=60,
                             generator=g, progress=done.append)
     ref_model, gr = fresh()
-    ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=150,
+    ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=60,
                       generator=gr, progress=False)
     assert hist.trainer == "plain" and hist.seconds > 0
     assert torch.equal(hist.lossi, ref.lossi)
@@ -207,15 +209,15 @@ def test_train_plain_many_is_each_plain_loop_to_the_bit(splits):
     """The four loss-log MLPs trained as one stack (bmm, one kernel per op for all)
     end exactly where four runs of the lecture's loop end."""
     inits = ["original", "fix_softmax", "fix_tanh", "kaiming"]
-    steps = 300  # with a learning-rate decay at step 150
+    steps = 120  # with a learning-rate decay at step 60
     built = [build(init) for init in inits]
     done = []
     hists = backprop.train_plain_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=steps,
-                                  lr=0.2, decay_step=150, generators=[g for _, g in built],
+                                  lr=0.2, decay_step=60, generators=[g for _, g in built],
                                   progress=done.append)
     for init, (model, g), hist in zip(inits, built, hists, strict=False):
         ref_model, gr = build(init)
-        ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=150,
+        ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=60,
                           generator=gr, progress=False)
         assert torch.equal(hist.lossi, ref.lossi), init
         assert_same_model(model, ref_model, 0.0)
@@ -226,7 +228,7 @@ def test_train_plain_many_is_each_plain_loop_to_the_bit(splits):
 def test_train_plain_many_stacks_batchnorm_nets_to_the_bit(splits):
     """BatchNorm's backward by hand (autograd's op-by-op chain): two BatchNorm MLPs
     and two deep BatchNorm nets, stacked, end where the lecture's loop ends."""
-    steps = 120  # with a learning-rate decay at step 60
+    steps = 60  # with a learning-rate decay at step 30
     for name, seeds in (("batchnorm", (1, 2)), ("deep_bn", (3, 4))):
         def fresh(seed, name=name):
             g = torch.Generator().manual_seed(seed)
@@ -234,11 +236,11 @@ def test_train_plain_many_stacks_batchnorm_nets_to_the_bit(splits):
                     else models.deep_mlp(batchnorm=True, generator=g)), g
         built = [fresh(s) for s in seeds]
         hists = backprop.train_plain_many([m for m, _ in built], splits.Xtr, splits.Ytr,
-                                          steps=steps, lr=0.2, decay_step=60,
+                                          steps=steps, lr=0.2, decay_step=30,
                                           generators=[g for _, g in built])
         for seed, (model, _), hist in zip(seeds, built, hists, strict=False):
             ref_model, gr = fresh(seed)
-            ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=60,
+            ref = train.train(ref_model, splits.Xtr, splits.Ytr, steps, lr=0.2, decay_step=30,
                               generator=gr, progress=False)
             assert torch.equal(hist.lossi, ref.lossi), name
             assert_same_model(model, ref_model, 0.0)  # the running statistics too
@@ -292,11 +294,11 @@ def test_no_ud_and_no_steps(splits):
 def test_eager_vmap_matches_solo_runs(splits):
     gains, lrs = (0.5, 5 / 3, 3.0), (0.1, 0.2, 0.05)
     built = [build("deep_bn", gain=gain) for gain in gains]
-    hists = fast.train_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=40, lrs=lrs,
+    hists = fast.train_many([m for m, _ in built], splits.Xtr, splits.Ytr, steps=20, lrs=lrs,
                             generators=[g for _, g in built], compile=False)
     for (m, _), h, gain, lr in zip(built, hists, gains, lrs, strict=False):
         solo, g = build("deep_bn", gain=gain)
-        hs = fast.train_fast(solo, splits.Xtr, splits.Ytr, generator=g, steps=40, lr=lr,
+        hs = fast.train_fast(solo, splits.Xtr, splits.Ytr, generator=g, steps=20, lr=lr,
                              compile=False)
         assert_close_lossi(h.lossi, hs.lossi, 1e-6)
         assert_same_model(m, solo, 1e-6)
