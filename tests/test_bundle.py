@@ -114,7 +114,8 @@ def server(packed):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(
         type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}),
         directory=str(packed.parent)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    # a short poll: shutdown() waits for the loop's next poll (0.5 s by default)
+    threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
     httpd.server_close()
