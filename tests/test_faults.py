@@ -298,7 +298,10 @@ def test_sigterm_during_a_fetch_leaves_no_scratch(packed, two, server, tmp_path)
     (two / "kept-0123456789abcdef.pt").write_bytes(b"kept")
     before = snapshot(two)
     pid = fork_cli(["fetch-runs", url], tmp_path / "err")
-    time.sleep(0.5)  # downloading the archive now
+    end = time.monotonic() + 30  # until it downloads the archive (was: a fixed 0.5 s)
+    while not list(two.glob(f"{run_cache.STAGING}*/{ARCHIVE}")) and time.monotonic() < end:
+        time.sleep(0.01)
+    assert list(two.glob(f"{run_cache.STAGING}*/{ARCHIVE}")), "no download began"
     os.kill(pid, signal.SIGTERM)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 130, status

@@ -114,7 +114,9 @@ def test_a_second_pretrain_waits_for_the_lock_then_finds_the_run(cache, monkeypa
         t = threading.Thread(target=pt.pretrain, args=(["tiny_lock"],),
                              kwargs={"jobs": 1, "log": log.append, "stream": io.StringIO()})
         t.start()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 30  # until it says it waits (was: a fixed 1 s)
+        while not log and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert t.is_alive() and not runs.is_cached("tiny_lock")
         assert log == [f"waiting for another process training into {cache} "
                        f"(lock {cache / '.lock'})"]
