@@ -241,6 +241,18 @@ def test_launch_notebook_of_a_page():
     assert kept.cells[3].outputs, "the site's download keeps the page's outputs"
 
 
+def test_launch_notebooks_come_from_the_html_build_only(tmp_path):
+    """The single-page build (make pdf) is an html format too: it writes no launch
+    notebooks over the site's (its pages have no numbers, its links one page)."""
+    import launch_notebooks
+
+    for name in ("singlehtml", "latex"):
+        app = types.SimpleNamespace(builder=types.SimpleNamespace(name=name, format="html"),
+                                    outdir=str(tmp_path / name))
+        launch_notebooks.write_notebooks(app, None)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_notebook_with_myst_left_is_a_problem():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("See {doc}`kaiming`."),

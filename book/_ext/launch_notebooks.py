@@ -197,7 +197,9 @@ def _with_cached_outputs(app, nb):
 
 
 def write_notebooks(app, exception) -> None:
-    if exception is not None or app.builder.format != "html":
+    # the HTML site's build only: singlehtml (make pdf) is an html format too, but its
+    # pages have no numbers and its links point into the one page
+    if exception is not None or app.builder.name != "html":
         return
     from makemore.runs import release
 
