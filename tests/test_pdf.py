@@ -2,13 +2,17 @@
 
 - fast: the tool's failure paths (no single-page build, a redirect out of it, a
   write that fails half-way leaves the old PDF, an output path that is a folder);
-- browser (Debian's chromium): a three-chapter page printed for real, whose contents'
-  page numbers must be the pages its chapters start on;
-- browser, on ``make pdf``'s output (``_build/pdf/makemore-part3.pdf``; skipped where
-  there is none, unless ``MAKEMORE_REQUIRE_PDF=1``): its page count, every chapter's
-  title in its text and on the page the contents give, no raw TeX, every numbered
-  figure's caption, images on the pages (at least as many as the single-page HTML
-  shows), and the copy in the site.
+- browser (Debian's chromium): a four-chapter page printed for real, whose contents'
+  page numbers must be the pages its chapters start on, with a code block taller than a
+  page that breaks (chromium cannot keep it whole and did not lay it out the same way
+  twice);
+- browser, on the PDF that ``make pdf`` (and ``make test``, which sets
+  ``MAKEMORE_REQUIRE_PDF=1`` where chromium is) writes to
+  ``_build/pdf/makemore-part3.pdf``; skipped where there is none, unless
+  ``MAKEMORE_REQUIRE_PDF=1``: its page count, every chapter's title in its text and on
+  the page the contents give, no raw TeX, every numbered figure's caption, images on the
+  pages (at least as many as the single-page HTML shows), and the copy in the site,
+  which the introduction links.
 """
 from __future__ import annotations
 
@@ -100,13 +104,21 @@ SMALL = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
 </section></article></div></main></body></html>"""
 
 
-def small_book(root: Path, lengths: list[int]) -> None:
+# a code block of 90 lines, taller than a page, that pdf.css would keep whole
+LONG_CODE = ('<div class="highlight-python"><div class="highlight"><pre>'
+             + "\n".join(f"line_{k} = {k}" for k in range(90)) + "</pre></div></div>")
+
+
+def small_book(root: Path, lengths: list[int], long_code_in: int = -1) -> None:
     toc = "".join(f'<li><a href="#document-c{i}">Chapter {i}</a></li>'
                   for i in range(len(lengths)))
     chapters = "".join(
         f'<span id="document-c{i}"></span><section id="chapter-{i}"><h2>Chapter {i}</h2>'
         + "".join(f"<p>paragraph {j} of chapter {i}. " + "words " * 60 + "</p>"
-                  for j in range(n)) + "</section>" for i, n in enumerate(lengths))
+                  for j in range(n))
+        + (f"<section><h3>Code {i}</h3><p>The code:</p>{LONG_CODE}</section>"
+           if i == long_code_in else "")
+        + "</section>" for i, n in enumerate(lengths))
     root.mkdir(parents=True, exist_ok=True)
     (root / "index.html").write_text(SMALL.format(toc=toc, chapters=chapters))
 
@@ -117,7 +129,7 @@ def test_contents_page_numbers_are_where_the_chapters_start(tmp_path):
         pytest.skip("Debian's chromium is not installed")
     from pypdf import PdfReader
 
-    small_book(tmp_path / "html", [3, 40, 1, 25])
+    small_book(tmp_path / "html", [3, 40, 1, 25], long_code_in=1)
     meta = {"title": "Small", "author": "a", "version": "0", "url": "https://x.org/"}
     # in a thread of its own: Playwright's sync API refuses a thread in which an earlier
     # test of this process left an asyncio loop marked running (seen in the full suite)
@@ -133,6 +145,10 @@ def test_contents_page_numbers_are_where_the_chapters_start(tmp_path):
         # the contents page shows that number after the chapter's title
         assert re.search(rf"Chapter {i}\s*{start}\b", texts[1]), texts[1]
     assert len(set(pages.values())) == 4 and len(reader.pages) > 10
+    # the code block taller than a page broke across pages, right after its heading
+    first = next(n for n, t in enumerate(texts) if "line_0 = 0" in t)
+    last = next(n for n, t in enumerate(texts) if "line_89 = 89" in t)
+    assert last > first and "Code 1" in texts[first], (first, last)
     # bookmarks: the contents, the introduction and the chapters side by side, the
     # introduction's sections under it, the contents' part captions nowhere
     top = [" ".join(o.title.split()) for o in reader.outline if not isinstance(o, list)]
@@ -150,7 +166,7 @@ def book_pdf():
         required = os.environ.get("MAKEMORE_REQUIRE_PDF", "").strip().lower()
         if required in ("1", "true", "yes", "on"):
             pytest.fail(f"no PDF at {PDF}: run `make pdf` (MAKEMORE_REQUIRE_PDF is set)")
-        pytest.skip(f"no PDF at {PDF}: `make pdf` makes it (not part of `make test` yet)")
+        pytest.skip(f"no PDF at {PDF}: `make pdf` makes it (`make test` too, with chromium)")
     from pypdf import PdfReader
 
     reader = PdfReader(PDF)
@@ -253,6 +269,10 @@ def test_the_site_carries_the_same_pdf(book_pdf):
     copy = SITE / PDF.name
     assert copy.is_file(), f"{copy}: `make pdf` copies the PDF into the built site"
     assert copy.read_bytes() == PDF.read_bytes()
+    intro = pdftool.root_page(SITE)
+    links = re.findall(r'<a [^>]*href="([^"]*makemore-part3\.pdf)"', intro.read_text("utf-8"))
+    assert links, f"{intro} does not link the PDF"
+    assert all((intro.parent / link).resolve() == copy.resolve() for link in links), links
 
 
 def test_written_pdf_is_readable_by_others(tmp_path):

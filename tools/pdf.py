@@ -16,8 +16,12 @@ What the PDF holds, beyond the page itself:
 - a title page (title, author, version, where the site is) and a table of contents
   whose entries link to their chapters and carry page numbers. Chromium cannot compute
   page numbers in CSS (no ``target-counter``), so the book is printed twice: the first
-  print's link annotations say on which page each entry's target landed, the numbers are
-  filled in (same width: the layout does not move), and it is printed again;
+  print's bookmarks say on which page each chapter landed, the numbers are filled in
+  (boxes of a fixed width: the layout does not move), and a freshly loaded page is
+  printed again; the tool checks that the second print puts every chapter where its
+  contents say, and refuses the PDF otherwise. What made the numbers move between prints
+  on the whole book was blocks taller than a page that the print styles keep whole (see
+  ``FIT_JS``); the page is laid out at the printed width, and those may break;
 - PDF bookmarks (the outline) from the headings, a page number in every footer;
 - solutions that the site folds away are printed open; the interactive sections print
   their first frame (their controls are hidden), as does every other figure with its
@@ -49,8 +53,14 @@ OUT = REPO / "_build" / "pdf" / "makemore-part3.pdf"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-quic"]
+PRINTS = 3  # the contents' numbers must hold after at most this many prints
 PLACEHOLDER = "000"  # a TOC page number before the first print: as wide as the real ones
 MARGIN = {"top": "18mm", "bottom": "20mm", "left": "18mm", "right": "18mm"}
+# A4's printable area in CSS px (96 per inch): the page is laid out at this width before
+# it is printed, so that what the browser measures there is what the print gets
+PX_PER_MM = 96 / 25.4
+PRINT_WIDTH = round((210 - 18 - 18) * PX_PER_MM)
+PRINT_HEIGHT = int((297 - 18 - 20) * PX_PER_MM)
 FOOTER = ('<div style="font-size:8pt;width:100%;text-align:center;color:#555">'
           '<span class="pageNumber"></span></div>')
 
@@ -132,6 +142,27 @@ PREPARE_JS = r"""(meta) => {
   });
   document.documentElement.classList.add("mm-pdf");
   return ids;
+}"""
+
+# Runs in the printed page, laid out at the printed width. pdf.css and the theme's own
+# print styles keep code cells, outputs, tables and figures whole (``break-inside:
+# avoid``), which chromium can honour only for a block that fits on a page. For a longer
+# one (the BatchNorm1d class, 70 lines) no break is valid, and chromium's fallback
+# depends on the page's earlier layouts: the same page printed twice put the heading
+# before that class at the foot of one page, then alone on a page of its own, and every
+# later chapter one page further (170 and 171 pages by turns). Every element that avoids
+# breaks inside and is taller than a page may break (``mm-tall``); the rest keep whole.
+# Returns how many were released.
+FIT_JS = """(height) => {
+  let n = 0;
+  document.querySelectorAll("body *").forEach(e => {
+    const inside = getComputedStyle(e).breakInside;
+    if (inside !== "auto" && e.getBoundingClientRect().height > height) {
+      e.classList.add("mm-tall");
+      n++;
+    }
+  });
+  return n;
 }"""
 
 FILL_JS = """(pages) => {
@@ -267,7 +298,9 @@ def print_book(html_dir: Path, meta: dict, log=print) -> tuple[bytes, dict[str, 
     with serve(html_dir) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(color_scheme="light")
+            context = browser.new_context(
+                color_scheme="light",
+                viewport={"width": PRINT_WIDTH, "height": PRINT_HEIGHT})
             blocked: list[str] = []
 
             # The page is served at the site's root: Sphinx's singlehtml builder writes
@@ -285,42 +318,56 @@ def print_book(html_dir: Path, meta: dict, log=print) -> tuple[bytes, dict[str, 
                     r.abort()
 
             context.route("**/*", route)
-            page = context.new_page()
             errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(at, wait_until="load", timeout=120_000)
-            page.emulate_media(media="print")
-            _wait_for_math(page)
-            if PRINT_CSS:
-                page.add_style_tag(content=PRINT_CSS)
-            ids = page.evaluate(PREPARE_JS, {
-                "placeholder": PLACEHOLDER, "site": meta["url"],
-                "title_html": title_html(meta["title"], meta["author"], meta["version"],
-                                         meta["url"])})
-            if not ids:
-                raise PdfError(f"{index}: no contents with chapters found (the theme's "
-                               f"#jb-print-toc, linked to each chapter)")
-            page.evaluate("() => document.fonts.ready")
-            _wait_for_images(page)
+
+            def ready(pages: dict[str, int]):
+                """A freshly loaded page, prepared for print, ``pages`` in its contents."""
+                page = context.new_page()
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(at, wait_until="load", timeout=120_000)
+                page.emulate_media(media="print")
+                _wait_for_math(page)
+                if PRINT_CSS:
+                    page.add_style_tag(content=PRINT_CSS)
+                ids = page.evaluate(PREPARE_JS, {
+                    "placeholder": PLACEHOLDER, "site": meta["url"],
+                    "title_html": title_html(meta["title"], meta["author"], meta["version"],
+                                             meta["url"])})
+                if not ids:
+                    raise PdfError(f"{index}: no contents with chapters found (the theme's "
+                                   f"#jb-print-toc, linked to each chapter)")
+                page.evaluate("() => document.fonts.ready")
+                _wait_for_images(page)
+                tall = page.evaluate(FIT_JS, PRINT_HEIGHT * 0.9)
+                page.evaluate(FILL_JS, pages)
+                return page, ids, tall
+
+            # Print, read where the chapters landed, fill the numbers in (as wide as the
+            # placeholder: nothing moves), print again and check. Each print is of a page
+            # loaded afresh: printing the same page twice does not always lay it out the
+            # same (FIT_JS), and a fresh one has no earlier print to remember.
             pages: dict[str, int] = {}
-            prints = 0
-            while True:  # the numbers are as wide as the placeholder: 2 prints
+            for prints in range(1, PRINTS + 1):
+                page, ids, tall = ready(pages)
                 pdf = page.pdf(format="A4", margin=MARGIN, print_background=True,
                                display_header_footer=True, header_template="<div></div>",
                                footer_template=FOOTER, outline=True, tagged=True)
-                prints += 1
+                page.close()
                 found = chapter_pages(pdf, ids)
                 if found == pages:
                     break
-                if prints == 3:
-                    raise PdfError("the contents' page numbers did not settle in 3 prints")
+                log(f"pdf: print {prints}: the chapters start on pages "
+                    f"{sorted(found.values())}")
                 pages = found
-                page.evaluate(FILL_JS, pages)
+            else:
+                raise PdfError(f"the contents' page numbers did not settle in {PRINTS} "
+                               f"prints: the last two put the chapters on different pages")
             if errors:
                 raise PdfError(f"script errors on the page: {errors[:3]}")
             if blocked:
                 log(f"pdf: refused {len(blocked)} request(s) off 127.0.0.1, e.g. {blocked[0]}")
-            log(f"pdf: {len(ids)} chapters, printed {prints} times")
+            log(f"pdf: {len(ids)} chapters, printed {prints} times; {tall} block(s) taller "
+                f"than a page may break")
             return pdf, pages
         finally:
             browser.close()
@@ -343,6 +390,8 @@ def _wait_for_images(page) -> None:
       const imgs = Array.from(document.images);
       await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => {
         i.addEventListener('load', r); i.addEventListener('error', r); })));
+      // decoded too, so that printing does not lay out an image still being decoded
+      await Promise.all(imgs.map(i => i.decode().catch(() => null)));
       return imgs.filter(i => i.naturalWidth === 0 && i.getClientRects().length)
                  .map(i => i.src.slice(0, 80));
     }""")
