@@ -115,6 +115,7 @@ def files(tmp_path) -> Path:
     for page in ("data", "mlp"):
         (f / "launch" / "book" / f"{page}.ipynb").write_text(f'{{"page": "{page}"}}\n')
     (f / "launch" / "notebooks.zip").write_bytes(b"zip")
+    (f / "makemore-part3.pdf").write_bytes(b"%PDF")
     return f
 
 
@@ -129,11 +130,9 @@ def test_publish_tags_head_with_the_notebooks_and_releases_once(repo, files, tmp
     published = sorted(p.name for p in (tmp_path / "releases" / tag).iterdir())
     assert published == sorted(["NOTES.md", release.wheel_name(), f"makemore_book-"
                                 f"{makemore.__version__}.tar.gz", "manifest.json",
-                                "runs.tar.gz", "data.ipynb", "mlp.ipynb", "notebooks.zip"])
+                                "runs.tar.gz", "data.ipynb", "mlp.ipynb", "notebooks.zip",
+                                "makemore-part3.pdf"])
     assert publisher.publish(files, host, cwd=repo, log=lambda *a: None) == "exists"
-    (files / "makemore-part3.pdf").write_bytes(b"%PDF")
-    assert (publisher.assets(files, makemore.__version__, release.training_fingerprint())[-1]
-            .name == "makemore-part3.pdf"), "the PDF goes along when the build made one"
 
 
 def test_a_tag_pushed_by_a_failed_run_is_released(repo, files, tmp_path):
@@ -154,6 +153,13 @@ def test_files_of_another_version_are_refused(repo, files, tmp_path):
     (files / "dist" / release.wheel_name()).unlink()
     with pytest.raises(publisher.PublishError, match="python -m build"):
         publisher.assets(files, makemore.__version__, release.training_fingerprint())
+
+
+def test_a_release_without_the_pdf_is_refused(repo, files, tmp_path):
+    (files / "makemore-part3.pdf").unlink()
+    with pytest.raises(publisher.PublishError, match="make pdf"):
+        publisher.publish(files, publisher.Folder(tmp_path / "rel"), cwd=repo)
+    assert not git("ls-remote", "--tags", "origin", cwd=repo), "no tag for a refused release"
 
 
 def test_a_failed_publication_leaves_no_half_release(tmp_path):

@@ -11,13 +11,13 @@ by hand. It does nothing when the version's release exists; otherwise:
    not on main; Colab and Binder open them from the tag), pushed to the remote -- or
    uses the tag if a failed run already pushed it;
 3. creates the release with its assets: wheel, sdist, ``manifest.json``,
-   ``runs.tar.gz``, every launch notebook, ``notebooks.zip``, and the PDF if there is one.
+   ``runs.tar.gz``, every launch notebook, ``notebooks.zip``, and the book's PDF.
 
     python tools/release.py FILES --github           # gh release create (the workflow)
     python tools/release.py FILES --publish-dir DIR  # DIR/v<version>/ (tests, a mirror)
 
 FILES is a folder: ``dist/`` (wheel + sdist), ``bundle/`` (manifest.json, runs.tar.gz),
-``launch/`` (``book/*.ipynb``, ``notebooks.zip``), optionally ``makemore-part3.pdf``.
+``launch/`` (``book/*.ipynb``, ``notebooks.zip``), ``makemore-part3.pdf`` (``make pdf``).
 """
 from __future__ import annotations
 
@@ -66,7 +66,10 @@ def assets(files: Path, version: str, fp: str) -> list[Path]:
     out = [wheel, *sdists, files / "bundle" / "manifest.json", files / "bundle" / "runs.tar.gz",
            *notebooks, files / "launch" / "notebooks.zip"]
     pdf = files / PDF
-    return out + ([pdf] if pdf.exists() else [])
+    if not pdf.is_file():
+        raise PublishError(f"no {pdf}: the release carries the book as one PDF; make it "
+                           f"with `make pdf` (_build/pdf/{PDF})")
+    return out + [pdf]
 
 
 def make_tag(tag: str, notebooks: list[Path], remote: str, cwd: Path = REPO) -> str:
