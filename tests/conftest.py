@@ -45,3 +45,41 @@ def _no_compile_outside_slow_tests(request, monkeypatch):
     # eagerly (same math); tests marked slow keep the default (compiled)
     if request.node.get_closest_marker("slow") is None:
         monkeypatch.setenv("MAKEMORE_COMPILE", "0")
+
+
+def _real_cache():
+    from makemore.runs import cache
+
+    try:
+        return cache.cache_dir()
+    except Exception:  # noqa: BLE001 -- a broken MAKEMORE_CACHE is the tests' business
+        return None
+
+
+# The run cache the book reads, as it is before any test points MAKEMORE_CACHE elsewhere.
+REAL_CACHE = _real_cache()
+
+
+def _files(d) -> dict[str, tuple[int, int]]:
+    """The run files of ``d`` (not its lock or staging entries): size and mtime."""
+    if d is None or not d.is_dir():
+        return {}
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in d.iterdir() if not p.name.startswith(".") and p.is_file()}
+
+
+@pytest.fixture(autouse=True)
+def _real_run_cache_untouched(request):
+    """No test rewrites or deletes a file of the real run cache, and only a slow test may
+    add one (training a missing run for real). A test that let MAKEMORE_CACHE go (a
+    monkeypatch.undo()) once filled it with fake runs that the next book build printed."""
+    before = _files(REAL_CACHE)
+    yield
+    after = _files(REAL_CACHE)
+    changed = sorted(n for n in before if after.get(n) != before[n])
+    added = sorted(set(after) - set(before))
+    if request.node.get_closest_marker("slow") is not None:
+        added = []
+    assert not changed and not added, (
+        f"this test changed the real run cache {REAL_CACHE}: rewrote or deleted {changed}, "
+        f"added {added}; point MAKEMORE_CACHE at a temporary folder for the whole test")

@@ -245,16 +245,19 @@ def test_pooch_verifies_every_file_of_a_fetch(packed, occupied, monkeypatch):
         seen.append((Path(path).name, alg))
         return "f" * 64
 
-    monkeypatch.setattr(pooch, "file_hash", other)
-    msg = refused(packed, occupied)
+    # monkeypatch.context(), not monkeypatch.undo(): undo would also drop the fixture's
+    # MAKEMORE_CACHE, and the fetch below would fill the real run cache with fake runs
+    with monkeypatch.context() as patch:
+        patch.setattr(pooch, "file_hash", other)
+        msg = refused(packed, occupied)
     assert "checksum mismatch" in msg and f"got {'f' * 64}" in msg
     assert seen == [(ARCHIVE, "sha256")]
-    monkeypatch.undo()
     m = json.loads((packed / MANIFEST).read_text())
     checked = []
     monkeypatch.setattr(pooch, "file_hash", lambda path, alg="sha256": checked.append(
         Path(path).name) or real_hash(path, alg))
     assert sorted(bundle.fetch(str(packed), log=lambda *a: None)) == sorted(NAMES)
+    assert runs.cache_dir() == occupied  # the fetch went into the test's cache
     assert checked == [ARCHIVE] + sorted(e["file"] for e in m["runs"])
 
 
