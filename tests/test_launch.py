@@ -54,6 +54,9 @@ import notebooks  # noqa: E402
 
 pytestmark = pytest.mark.slow
 LAUNCH = REPO / "_build" / "launch"
+# the book's PDF (make pdf), which every release carries (tools/release.py refuses one
+# without it)
+BOOK_PDF = Path(os.environ.get("MAKEMORE_PDF", REPO / "_build" / "pdf" / "makemore-part3.pdf"))
 CHAPTERS = [md.stem for md in notebooks.pages()]
 PROBE = "mlp"  # the chapter whose runs tell A's bundle from B's (it loads a run)
 # The variables of this machine that must not leak into the simulated reader's Python.
@@ -95,6 +98,17 @@ def package_files(work: Path, files: Path, env: dict) -> None:
         sh(sys.executable, "-c", code, files / "dist", cwd=work, env=env)
 
 
+def add_pdf(files: Path) -> None:
+    """The book's PDF into a release's files: the build's own where it made one; where it
+    did not (no chromium), a file that says so, since these tests are about versions and
+    runs, and the PDF's own tests (tests/test_pdf.py) require the real one in CI."""
+    out = files / "makemore-part3.pdf"
+    if BOOK_PDF.is_file():
+        shutil.copyfile(BOOK_PDF, out)
+    else:
+        out.write_bytes(b"%PDF-1.4\n% no PDF in this build (make pdf needs chromium)\n%%EOF\n")
+
+
 def zip_notebooks(launch: Path) -> None:
     with zipfile.ZipFile(launch / "notebooks.zip", "w") as z:
         for nb in sorted((launch / "book").glob("*.ipynb")):
@@ -131,6 +145,7 @@ def world(tmp_path_factory):
     sh(sys.executable, "-c", "import sys; from makemore.runs import bundle; "
        "bundle.pack(sys.argv[1])", files_a / "bundle", env=env)
     shutil.copytree(LAUNCH, files_a / "launch")
+    add_pdf(files_a)
     t0 = time.perf_counter()
     sh(sys.executable, work / "tools" / "release.py", files_a, "--publish-dir", www / "releases",
        cwd=work, env=env)
@@ -159,6 +174,7 @@ def world(tmp_path_factory):
         nbformat.write(notebooks.retarget(nbformat.read(nb, as_version=4), version_b),
                        files_b / "launch" / "book" / nb.name)
     zip_notebooks(files_b / "launch")
+    add_pdf(files_b)
     sh(sys.executable, work / "tools" / "release.py", files_b, "--publish-dir", www / "releases",
        cwd=work, env=env_b)
     print(f"\n  world: A {a['tag']} ({a['fingerprint']}) published in {publish_s:.1f} s, "
