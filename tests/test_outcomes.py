@@ -191,3 +191,15 @@ def test_grid_figures(grid):
         "gain 0.5", "gain 1", "gain 5/3", "gain 3"]
     assert grid_plots.steps_in_thousands(ax).xaxis.get_major_formatter()(50_000, 0) == "50k"
     plt.close("all")
+
+
+def test_weight_ud_history_draws_one_curve_per_run_in_the_chapters_colors(grid):
+    from makemore.show import beyond_plots, plots
+
+    runs_ = {"BatchNorm": grid["deep_bn_g1_lr0.1"], "LayerNorm": grid["deep_bn_g3_lr0.1"]}
+    ax = beyond_plots.weight_ud_history(runs_)
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines[:2]] == ["BatchNorm", "LayerNorm"]
+    assert [line.get_color() for line in lines[:2]] == list(plots.PALETTE[1:3])
+    assert lines[2].get_ydata()[0] == -3  # the lecture's rule of thumb
+    plt.close("all")

@@ -280,20 +280,19 @@ def batch_size_findings(numbers: dict[tuple[bool, int], dict[str, float]], n_tra
     values |= {f"noise-ideal-{b}": b ** -0.5 for b in sizes}
     values["train-share"] = bn[sizes[0]]["examples"] / n_train
 
-    def rising(key: str, is_bn: bool) -> bool:
-        row = [numbers[is_bn, b][key] for b in sizes]
-        return all(a < b for a, b in zip(row, row[1:]))
+    def along(key: str, is_bn: bool) -> list[float]:  # the values at growing batch sizes
+        return [numbers[is_bn, b][key] for b in sizes]
+
+    def increasing(xs: list[float]) -> bool:
+        return all(a < b for a, b in zip(xs, xs[1:]))
 
     claims = {
         # the batch means' spread is the textbook's sigma / sqrt(B), within 5 %
         "noise is 1/sqrt(B)": all(abs(bn[b]["noise"] * b ** 0.5 - 1) < 0.05 for b in sizes),
         # same steps: the larger the batch, the lower the validation loss, the wider the gap
-        "val falls with the batch": all(numbers[x, a]["val"] > numbers[x, b]["val"]
-                                        for x in (False, True)
-                                        for a, b in zip(sizes, sizes[1:])),
-        "gap widens with the batch": rising("gap", False) and rising("gap", True),
-        "BatchNorm's handicap shrinks": all(a > b for a, b in zip(diffs, diffs[1:]))
-        and diffs[0] > 0.05,
+        "val falls with the batch": all(increasing(along("val", x)[::-1]) for x in (False, True)),
+        "gap widens with the batch": all(increasing(along("gap", x)) for x in (False, True)),
+        "BatchNorm's handicap shrinks": increasing(diffs[::-1]) and diffs[0] > 0.05,
         "BatchNorm's gap below zero at the smallest batch": bn[sizes[0]]["gap"] < 0,
         "running statistics furthest off at the smallest batch":
             bn[sizes[0]]["cal-gap"] > bn[sizes[-1]]["cal-gap"],

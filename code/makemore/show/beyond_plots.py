@@ -12,11 +12,10 @@ from IPython.display import Markdown
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..analysis import outcomes
 from ..analysis.depth import WIRINGS, DepthLook
 from ..analysis.depth import ratios as depth_ratios
 from .explorer import Control, as_output, static_explorer
-from .grid_plots import steps_in_thousands
+from .grid_plots import weight_ud_curves
 from .plots import PALETTE, REFERENCE_COLOR, axes, use_style
 from .tables import markdown
 
@@ -86,16 +85,9 @@ def spread_static(looks: Mapping[tuple[int, str], DepthLook], depths: tuple[int,
 
 
 def weight_ud_history(trained: Mapping) -> Axes:
-    """The Linear weights' mean log10 update:data over whole runs (``{label: run}``), in
-    windows of 1,000 steps (:func:`makemore.analysis.outcomes.mean_weight_ud`), one
-    curve per run, with the lecture's -3: the BatchNorm network orange as in
-    the experiments' figures, the next ones green, red, ..."""
-    ax = axes(None, figsize=(9, 3.4))
-    for k, (label, run) in enumerate(trained.items()):
-        ax.plot(*outcomes.mean_weight_ud(run), color=PALETTE[k + 1], label=label)
-    ax.axhline(-3, color=REFERENCE_COLOR, linewidth=1)
-    ax.set(xlabel="step", ylabel="mean log10 update:data")
-    steps_in_thousands(ax)
+    """:func:`~makemore.show.grid_plots.weight_ud_curves` of whole runs (``{label: run}``):
+    the BatchNorm network orange as in the experiments' figures, the next ones green, red, ..."""
+    ax = weight_ud_curves(trained, colors=PALETTE[1:])
     ax.legend()
     return ax
 

@@ -7,6 +7,8 @@ Without BatchNorm is blue circles, with BatchNorm orange squares, in every figur
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -84,17 +86,24 @@ def loss_at_extremes(grid: dict[str, Run], window: int = 1000) -> Figure:
     return fig
 
 
-def weight_ud_by_gain(grid: dict[str, Run], batchnorm: bool = True) -> Axes:
-    """Mean log10 update:data of the Linear weights during training, one curve per gain
-    of the gain arm (:func:`makemore.analysis.outcomes.mean_weight_ud`), with the lecture's -3."""
-    plots.use_style()
-    _, ax = plt.subplots(figsize=(9, 3.4), layout="constrained")
-    for k, (gain, run) in enumerate(outcomes.arm(grid, batchnorm, "gain")):
-        ax.plot(*outcomes.mean_weight_ud(run), color=plots.PALETTE[k],
-                label=f"gain {outcomes.gain_label(gain)}")
+def weight_ud_curves(labelled: Mapping[str, Run], colors: Sequence[str] = plots.PALETTE
+                     ) -> Axes:
+    """Mean log10 update:data of the Linear weights during training, one curve per run of
+    ``{label: run}`` in ``colors`` (:func:`makemore.analysis.outcomes.mean_weight_ud`), with
+    the lecture's -3; the caller places the legend."""
+    ax = plots.axes(None, figsize=(9, 3.4))
+    for color, (label, run) in zip(colors, labelled.items()):
+        ax.plot(*outcomes.mean_weight_ud(run), color=color, label=label)
     ax.axhline(-3, color=plots.REFERENCE_COLOR, linewidth=1)
     ax.set_xlabel("step")
     steps_in_thousands(ax)
     ax.set_ylabel("mean log10 update:data")
+    return ax
+
+
+def weight_ud_by_gain(grid: dict[str, Run], batchnorm: bool = True) -> Axes:
+    """:func:`weight_ud_curves` of the gain arm (one curve per gain, at lr 0.1)."""
+    ax = weight_ud_curves({f"gain {outcomes.gain_label(gain)}": run
+                           for gain, run in outcomes.arm(grid, batchnorm, "gain")})
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
