@@ -499,11 +499,10 @@ def test_launch_notebook_runs_in_a_colab_like_environment(world, colab, page, me
 def report(where: str, page: str, result: dict, measurements: dict, capsys) -> None:
     """Record one chapter's measurement (checked: it exists, is positive and is the
     kernel's), print it; Binder's hard limit of 2 GB is asserted, the goals are not."""
-    kib, hwm, runner = result["kernel_kib"], result["vmhwm_kib"], result["runner_kib"]
+    kib, hwm = result["kernel_kib"], result["vmhwm_kib"]
     assert result["seconds"] > 0 and result["cpu_s"] > 0 and result["cells_s"] > 0, result
     assert kib > 0, result
     assert hwm <= kib * 1.01, f"{page}: the kernel's VmHWM {hwm} KiB is not in {kib} KiB"
-    assert kib > runner, f"{page}: {kib} KiB is no more than the runner's own {runner} KiB"
     mb = kib / 1024
     measurements["chapters"][where][page] = {
         "seconds": result["seconds"], "cpu_s": result["cpu_s"], "cells_s": result["cells_s"],
