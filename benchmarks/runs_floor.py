@@ -4,7 +4,8 @@ For every job that ``make runs`` trains (the book's runs grouped as
 :func:`makemore.runs.pretrain.plan` groups and orders them), measured side by side in
 one process, alternating blocks of steps so that both see the same machine load:
 
-- the job's own trainer (``makemore.engine.fast`` or ``makemore.engine.backprop``'s plain loop)
+- the job's own trainer (``makemore.engine.fast``, ``makemore.engine.backprop``'s plain loop,
+  or ``makemore.train.train`` itself for a run with Adam or update:data ratios at every step)
   on its own models, learning rates and update:data records, in model-steps/s;
 - its floor: the step's matrix products alone (forward, weight gradient, input
   gradient of every Linear layer; the same shapes, layouts and ``torch.bmm`` as
@@ -34,7 +35,7 @@ from train_speed import matmuls, products_cpu  # isort: skip  (this folder)
 
 # isort: split
 import torch  # noqa: E402
-from makemore import data, models  # noqa: E402
+from makemore import data, models, train  # noqa: E402
 from makemore.engine import backprop, fast  # noqa: E402
 from makemore.nn import Linear  # noqa: E402
 from makemore.runs import RUNS, jobs, pretrain, registry  # noqa: E402
@@ -52,6 +53,11 @@ def trainer(specs: list[jobs.RunSpec], X: torch.Tensor, Y: torch.Tensor):
             return fast.train_many(ms, X, Y, steps=n, lrs=[s.lr for s in specs],
                                    batch_size=s0.batch_size, decay_step=s0.decay_step,
                                    generators=gens, ud_every=s0.ud_every)
+        if s0.loop:
+            return [train.train(m, X, Y, n, batch_size=s.batch_size, lr=s.lr,
+                                decay_step=s.decay_step, generator=g, record_ud=s.ud_every == 1,
+                                optimizer=s.optimizer, progress=False)
+                    for s, m, g in zip(specs, ms, gens)]
         return backprop.train_plain_many(ms, X, Y, steps=n, lr=s0.lr, batch_size=s0.batch_size,
                                          decay_step=s0.decay_step, generators=gens)
     return run, ms

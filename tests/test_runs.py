@@ -73,12 +73,17 @@ def test_run_names_and_labels_come_from_the_spec():
         assert name == s.name == run_name(s.builder, init=s.init, batchnorm=s.batchnorm,
                                           gain=s.gain, lr=s.lr, layernorm=s.layernorm,
                                           residual=s.residual, n_layers=s.n_layers,
-                                          steps=s.steps, batch_size=s.batch_size)
+                                          steps=s.steps, batch_size=s.batch_size,
+                                          optimizer=s.optimizer)
     assert run_name("deep_mlp", batchnorm=False, gain=5 / 3, lr=0.03) == "deep_nobn_g1.67_lr0.03"
     assert registry.BATCH_RUNS[True, 8].name == "deep_bn_g1_lr0.1_s5000_b8"
     assert registry.BATCH_RUNS[True, 8].label == "BatchNorm, gain 1, lr 0.1, batch 8"
     assert registry.BATCH_RUNS[False, 32].name == "deep_nobn_g1.67_lr0.1_s5000"
     assert runs.RUNS["deep_bn_g1.67_lr0.03"].label == "BatchNorm, gain 1.67, lr 0.03"
+    adam = registry.OPTIMIZER_RUNS["adam", 3.0]
+    assert adam.name == "deep_bn_g3_lr0.001_s1001_adam"
+    assert adam.label == "BatchNorm, gain 3, Adam, lr 0.001"
+    assert registry.OPTIMIZER_RUNS["sgd", 3.0].name == "deep_bn_g3_lr0.1_s1001"
     assert runs.RUNS["kaiming"].label == "use semi-principled Kaiming init"
     assert len(registry.grid()) == 14 and sum(s.batchnorm for s in registry.grid()) == 7
 
@@ -92,6 +97,41 @@ def test_inconsistent_specs_are_refused():
         RunSpec("x", "mlp", init="kaiming", trainer="plain", ud_every=100)
     with pytest.raises(ValueError, match="unknown builder"):
         RunSpec("x", "cnn")
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
+        RunSpec("x", "deep_mlp", batchnorm=True, gain=1.0, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="SGD only; train adam with trainer='plain'"):
+        RunSpec("x", "deep_mlp", batchnorm=True, gain=1.0, optimizer="adam")
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_loop_run_is_train_train_with_its_optimizer(cache, monkeypatch, small, optimizer):
+    """A plain run with Adam or per-step update:data ratios (the gain sweep's) stores what
+    the chapter's optimizers.short_run computes, to the bit, and trains in a job of its own."""
+    from makemore.analysis import optimizers
+
+    spec = dataclasses.replace(registry.OPTIMIZER_RUNS[optimizer, 3.0], name=f"tiny_{optimizer}",
+                               steps=40)
+    assert spec.loop and spec.key() != dataclasses.replace(spec, optimizer="sgd"
+                                                           if optimizer == "adam" else "adam").key()
+    register(monkeypatch, spec)
+    seen = []
+    runs.train_and_save([spec], small, progress=seen.append)
+    run = runs.get(spec.name)
+    model, ref = optimizers.short_run(small, optimizer, spec.lr, steps=40, batchnorm=True,
+                                      gain=3.0)
+    assert torch.equal(run.lossi, ref.lossi) and torch.equal(run.ud, ref.ud)
+    assert run.ud.shape == (40, len(model.parameters())) and run.history.trainer == "plain"
+    assert all(torch.equal(a, b) for a, b in zip(run.model.parameters(), model.parameters(),
+                                                 strict=True))
+    assert seen[-1] == 40
+    twin = dataclasses.replace(spec, name="twin", gain=1.0)
+    assert len(jobs.groups([spec, twin])) == 2  # each alone: both cores stay busy
+    # the late sweep reads the last steps' ratios; a run that records fewer is refused
+    ratios, losses = optimizers.late_sweep([run], n=10)
+    assert len(ratios) == len(losses) == 1 and ratios[0] < 0
+    sparse = dataclasses.replace(run, history=dataclasses.replace(run.history, ud=run.ud[::10]))
+    with pytest.raises(ValueError, match="update:data ratios at every step"):
+        optimizers.late_sweep([sparse])
 
 
 # --- keys ---------------------------------------------------------------------------

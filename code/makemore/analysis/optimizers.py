@@ -1,6 +1,6 @@
 """SGD and Adam under the update:data picture: short runs of the deep net with either
-optimizer, and the gain sweep at the first step, in numbers. Introduced in the chapter
-"Beyond BatchNorm".
+optimizer, and the gain sweep at the first step and after the lecture's 1,001 steps
+(the registry's ``OPTIMIZER_RUNS``), in numbers. Introduced in the chapter "Beyond BatchNorm".
 
 SGD's step is ``lr * grad``: a weight scaled by a factor ``a`` in front of a BatchNorm gets
 a gradient ``1/a`` times as large (the loss does not see the scale), so its update:data
@@ -18,10 +18,10 @@ import torch
 from ..data import Splits
 from ..models import deep_mlp, new_generator
 from ..nn import Sequential
-from ..runs.registry import SHORT_STEPS
+from ..runs.cache import Run
+from ..runs.registry import ADAM_LR, SHORT_STEPS  # noqa: F401 -- ADAM_LR: the chapter's name
 from ..train import History, train
 
-ADAM_LR = 1e-3  # Kingma & Ba's default step size
 SWEEP_GAINS = (0.2, 0.5, 1.0, 5 / 3, 3.0)
 
 
@@ -66,19 +66,21 @@ def slope(gains: Sequence[float], ratios: Sequence[float]) -> float:
     return ((x * y).sum() / (x * x).sum()).item()
 
 
-def late_sweep(splits: Splits, gains: Sequence[float], optimizer: str, lr: float,
-               n: int = 100, **config) -> tuple[list[float], list[float]]:
-    """For each gain, a :func:`short_run` of the lecture's 1,001 steps: the hidden weights'
-    mean log10 update:data ratio over its last ``n`` steps, and its loss over them
-    (:func:`makemore.analysis.health.tail_loss`)."""
+def late_sweep(trained: Sequence[Run], n: int = 100) -> tuple[list[float], list[float]]:
+    """For each run of the lecture's 1,001 steps (the registry's ``OPTIMIZER_RUNS`` at each
+    gain), the hidden weights' mean log10 update:data ratio over its last ``n`` steps, and
+    its loss over them (:func:`makemore.analysis.health.tail_loss`)."""
     from .health import tail_loss
     from .stats import update_ratios
 
     ratios, losses = [], []
-    for gain in gains:
-        model, hist = short_run(splits, optimizer, lr, gain=gain, **config)
-        ratios.append(hidden_ud(update_ratios(hist.ud, model.parameters())[0])[-n:].mean().item())
-        losses.append(tail_loss(hist.lossi, n))
+    for run in trained:
+        if len(run.ud) != len(run.lossi):
+            raise ValueError(f"{run.spec.name}: the late sweep needs update:data ratios at every "
+                             f"step (ud_every=1), it has {len(run.ud)} of {len(run.lossi)}")
+        ud = update_ratios(run.ud, run.model.parameters())[0]  # (steps, weight matrices)
+        ratios.append(hidden_ud(ud)[-n:].mean().item())
+        losses.append(tail_loss(run.lossi, n))
     return ratios, losses
 
 

@@ -28,12 +28,12 @@ def deep_run(batchnorm: bool, gain: float, lr: float = 0.1, title: str = "",
              **kw) -> RunSpec:
     """A run of the experiments' grid: the six-layer net of the lecture's last part.
     ``kw``: the chapter "Beyond BatchNorm"'s fields of :class:`~makemore.runs.jobs.RunSpec`
-    (``layernorm``, ``residual``, ``n_layers``, ``batch_size``; ``steps``, ``decay_step``
-    and ``trainer``)."""
+    (``layernorm``, ``residual``, ``n_layers``, ``batch_size``, ``optimizer``; ``steps``,
+    ``decay_step``, ``trainer`` and ``ud_every``)."""
     # the lecture's deep network decays the learning rate at step 150,000
     kw.setdefault("decay_step", 150_000)
-    name_kw = {k: kw[k] for k in ("layernorm", "residual", "n_layers", "steps", "batch_size")
-               if k in kw}
+    name_kw = {k: kw[k] for k in ("layernorm", "residual", "n_layers", "steps", "batch_size",
+                                  "optimizer") if k in kw}
     return RunSpec(run_name("deep_mlp", batchnorm=batchnorm, gain=gain, lr=lr, **name_kw),
                    "deep_mlp", batchnorm=batchnorm, gain=gain, lr=lr, title=title, **kw)
 
@@ -91,6 +91,20 @@ BATCH_RUNS = {(bn, b): deep_run(bn, 1.0 if bn else 5 / 3, batch_size=b, steps=BA
                                 decay_step=BATCH_STEPS * 3 // 4, trainer="plain", ud_every=0)
               for bn in (False, True) for b in BATCH_SIZES}  # (batchnorm, batch size): run
 
+# The gain sweep under SGD and Adam: the lecture's final network (BatchNorm) at the sweep's
+# two extreme gains and gain 1, for the lecture's 1,001 steps of SGD at lr 0.1 or of Adam at
+# Kingma & Ba's default step size, recording the update:data ratios at every step (the
+# chapter averages the last 100). makemore.train.train trains them, one run per job: Adam's
+# update and the per-step records are not in makemore.engine.backprop's stacked loop.
+# They are exactly the chapter's makemore.analysis.optimizers.short_run, trained once here
+# so that the chapter's page and its launch notebook do not train them.
+ADAM_LR = 1e-3  # Kingma & Ba's default step size
+SWEEP_LRS = {"sgd": 0.1, "adam": ADAM_LR}  # optimizer: its learning rate (step size)
+LATE_GAINS = (0.2, 1.0, 3.0)
+OPTIMIZER_RUNS = {(opt, g): deep_run(True, g, lr, steps=SHORT_STEPS, optimizer=opt,
+                                     trainer="plain", ud_every=1)
+                  for opt, lr in SWEEP_LRS.items() for g in LATE_GAINS}  # (optimizer, gain): run
+
 RUNS: dict[str, RunSpec] = {s.name: s for s in [
     mlp_run("original", "original"),
     mlp_run("fix_softmax", "fix softmax confidently wrong"),
@@ -101,9 +115,11 @@ RUNS: dict[str, RunSpec] = {s.name: s for s in [
     deep_run(False, 1.0, layernorm=True, title="LayerNorm in place of BatchNorm"),
     *DEPTH_RUNS,
     *BATCH_RUNS.values(),
+    *OPTIMIZER_RUNS.values(),
 ]}
 # The runs of the chapter "Beyond BatchNorm" (its budget: benchmarks/runs_floor.py).
-BEYOND_RUNS = (DEEP_LN, *(s.name for s in DEPTH_RUNS), *(s.name for s in BATCH_RUNS.values()))
+BEYOND_RUNS = (DEEP_LN, *(s.name for s in DEPTH_RUNS), *(s.name for s in BATCH_RUNS.values()),
+               *(s.name for s in OPTIMIZER_RUNS.values()))
 
 # The lecture's last network: 6 layers with BatchNorm, gain 1, cut at 1,000 steps there.
 DEEP_BN = run_name("deep_mlp", batchnorm=True, gain=1.0, lr=0.1)
