@@ -223,6 +223,22 @@ def test_training_figure_marks_the_step(fake_runs):
     assert max(bright[0].get_xdata()) == 50_000
 
 
+def test_the_training_explorer_offers_the_full_runs_with_records(monkeypatch):
+    """The live explorer lists the 200,000-step runs with update:data records, never a
+    short run of "Beyond BatchNorm" (the depth and batch runs record none: drawing one
+    raised an IndexError)."""
+    from makemore.runs import cache, registry
+
+    monkeypatch.setattr(cache, "is_cached", lambda name: True)
+    names = interactive.explorable_runs()
+    assert set(names) == {s.name for s in registry.grid()} | {registry.DEEP_LN}
+    assert not set(names) & {s.name for s in registry.DEPTH_RUNS}
+    assert not set(names) & set(registry.BEYOND_RUNS) - {registry.DEEP_LN}
+    assert all(registry.RUNS[n].ud_every == interactive.SMOOTH_EVERY for n in names)
+    monkeypatch.setattr(cache, "is_cached", lambda name: name == registry.DEEP_BN)
+    assert interactive.explorable_runs() == [registry.DEEP_BN]
+
+
 def test_training_static_and_widget(fake_runs):
     names, steps = interactive.TRAINING_RUNS[:2], (199_900,)  # a frame costs ~0.5 s
     _, fig, payload = parse(interactive.training_static(names, steps).html)

@@ -285,6 +285,7 @@ TRAINING_RUNS = ("deep_bn_g1_lr0.1", "deep_nobn_g0.5_lr0.1", "deep_bn_g1.67_lr0.
                  "deep_bn_g1.67_lr1")
 TRAINING_STEPS = (1_000, 10_000, 100_000, 199_900)
 SMOOTH = 10  # records (of 100 steps each) averaged for the curves
+SMOOTH_EVERY = 100  # steps between two records of the runs the explorer shows
 
 
 # TODO(runs): belongs with the run registry, as the spec's own label (``spec.label``);
@@ -339,14 +340,25 @@ def training_figure(name: str = "deep_bn_g1_lr0.1", step: int = 199_900,
     return fig
 
 
+def explorable_runs() -> list[str]:
+    """The runs the training explorer offers: the cached deep nets trained the lecture's
+    200,000 steps with update:data records every 100 (the grid, and LayerNorm's run of
+    "Beyond BatchNorm"). Not the short runs of "Beyond BatchNorm": its depth and batch-size
+    runs record no ratios, and its gain sweep's record 1,001 steps, one per step."""
+    from ..runs import cache
+    from ..train import STEPS
+
+    return [n for n, s in cache.RUNS.items() if s.builder == "deep_mlp" and s.steps == STEPS
+            and s.ud_every == SMOOTH_EVERY and cache.is_cached(n)]
+
+
 def training_widget(names: Sequence[str] | None = None):
-    """Live: any deep run of the book that is in the run cache, any recorded step."""
+    """Live: any run of :func:`explorable_runs`, any recorded step."""
     import ipywidgets as widgets
 
-    from ..runs import DEEP_BN, RUNS, is_cached
+    from ..runs import DEEP_BN
 
-    names = list(names or [n for n in RUNS if n.startswith("deep_") and is_cached(n)]
-                 or [DEEP_BN])
+    names = list(names or explorable_runs() or [DEEP_BN])
     last = int(get_run(names[0]).ud_steps[-1])
     return live(training_figure,
                 name=widgets.Dropdown(options=[(run_label(n), n) for n in names],
