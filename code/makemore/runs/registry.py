@@ -78,6 +78,12 @@ DEPTH_RUNS = [deep_run(False, 1.0 if ln else 5 / 3, n_layers=n, layernorm=ln, re
                        steps=SHORT_STEPS, trainer="plain", ud_every=0)
               for n in DEPTHS for ln, res in WIRINGS.values()]
 
+# Chapter "Diagnostics": the reference network (no BatchNorm, gain 5/3) at the learning rate
+# the lecture tried first for it, 0.001, for the lecture's 1,001 steps with update:data ratios
+# at every step (makemore.train.train, as the chapter's other short runs): what a learning
+# rate too small looks like.
+DIAGNOSTICS_SLOW = deep_run(False, 5 / 3, 0.001, steps=SHORT_STEPS, trainer="plain", ud_every=1)
+
 # The batch size: the lecture's final network (BatchNorm, gain 1) and the deep net without
 # BatchNorm at tanh's gain 5/3, with 8, 32 and 128 examples per step. Short runs, 5,000
 # steps with the lecture's schedule scaled down (lr 0.1, a tenth from 3/4 of the way,
@@ -116,6 +122,7 @@ RUNS: dict[str, RunSpec] = {s.name: s for s in [
     *DEPTH_RUNS,
     *BATCH_RUNS.values(),
     *OPTIMIZER_RUNS.values(),
+    DIAGNOSTICS_SLOW,
 ]}
 # The runs of the chapter "Beyond BatchNorm" (its budget: benchmarks/runs_floor.py).
 BEYOND_RUNS = (DEEP_LN, *(s.name for s in DEPTH_RUNS), *(s.name for s in BATCH_RUNS.values()),
