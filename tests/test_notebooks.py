@@ -216,6 +216,8 @@ def executed_page():
         code("glue('loss', 2.1)", metadata={"tags": ["remove-cell"]}),
         code("fig = plot()", metadata={"mystnb": {"figure": {
             "caption": "The loss, {glue:text}`loss:.1f`.", "name": "fig-a"}}}),
+        code("interactive.init_widget()", metadata={"tags": ["skip-execution", "live-widget"]}),
+        code("interactive.init_static()", metadata={"tags": ["remove-input", "static-explorer"]}),
     ]
     return nb
 
@@ -233,12 +235,31 @@ def test_launch_notebook_of_a_page():
     assert out.cells[3].metadata["jupyter"] == {"source_hidden": True}, "hidden on the page"
     assert "mystnb" not in out.cells[4].metadata
     assert out.cells[5].source == "**Fig. 3.1.** The loss, 2.1.", "the caption follows"
+    # the live widget stays; its static frames, the page's stand-in for it, do not
+    assert out.cells[6].source == "interactive.init_widget()" and len(out.cells) == 7
     assert not notebooks.problems(out), notebooks.problems(out)
     nbformat.validate(out)
     kept = launch_notebooks.launch_notebook(executed_page(), FakeResolver(), "pass", "u",
                                             with_outputs=True, first="*header*")
     assert kept.cells[0].source == "*header*"
     assert kept.cells[3].outputs, "the site's download keeps the page's outputs"
+
+
+def test_every_static_explorer_follows_its_live_widget():
+    """A launch notebook drops a page's static explorer for the live widget just before
+    it: no page may have one without the other."""
+    import jupytext
+    import launch_notebooks
+
+    seen = 0
+    for md in notebooks.pages():
+        cells = [c for c in jupytext.read(md, fmt="md:myst").cells if c.cell_type == "code"]
+        for before, cell in zip(cells, cells[1:]):
+            if launch_notebooks.STATIC_EXPLORER in cell.metadata.get("tags", []):
+                seen += 1
+                assert "live-widget" in before.metadata.get("tags", []), md.name
+                assert "_static(" in cell.source and "_widget(" in before.source, md.name
+    assert seen == 4 + 1  # batchnorm 2, diagnostics 2, kaiming 1
 
 
 def test_launch_notebooks_come_from_the_html_build_only(tmp_path):

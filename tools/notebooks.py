@@ -80,6 +80,8 @@ def problems(nb, version: str | None = None) -> list[str]:
             out += [f"cell {i}: MyST left: {x[:60]!r}"
                     for x in myst_to_jupyter.leftovers(cell.source)]
     code = code_cells(nb)
+    out += [f"cell {i}: a page's static explorer (the notebook runs its live widget)"
+            for i, c in enumerate(nb.cells) if "static-explorer" in c.metadata.get("tags", [])]
     if not code or code[0].source != release.install_cell(version):
         out.append("the first code cell is not this version's install cell")
     if len(code) < 2 or code[1].source != SETUP_CELL:

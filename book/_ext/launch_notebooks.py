@@ -123,6 +123,13 @@ class BuildResolver:
         return LiteralIncludeReader(str(source), opts, self.app.config).read()[0]
 
 
+# The tag of a page's static explorer (makemore.show.interactive.*_static): its frames,
+# drawn at build time, stand in on the HTML page for the live widget of the cell before it.
+# A launch notebook runs that live widget, so it leaves the static copy out (measured: the
+# diagnostics chapter's two static explorers drew their frames in 11 s of its ~40 s).
+STATIC_EXPLORER = "static-explorer"
+
+
 def _hidden(cell) -> bool:
     tags = cell.metadata.get("tags", [])
     return "remove-cell" in tags or "remove-input" in tags
@@ -141,7 +148,8 @@ def header(app, docname: str, url: str) -> str:
 def launch_notebook(nb, resolver, install: str, chapter_url: str, with_outputs=False,
                     first: str = ""):
     """The launch notebook of an executed page ``nb``: ``first`` (Markdown) on top, the
-    page's cells converted, ``install`` before its first code cell."""
+    page's cells converted, ``install`` before its first code cell; without the static
+    explorers (:data:`STATIC_EXPLORER`), whose live widgets the notebook has."""
     out = nbformat.v4.new_notebook()
     out.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python",
                                    "name": "python3"}, "language_info": {"name": "python"}}
@@ -157,6 +165,8 @@ def launch_notebook(nb, resolver, install: str, chapter_url: str, with_outputs=F
             continue
         if cell.cell_type != "code":
             continue
+        if STATIC_EXPLORER in cell.metadata.get("tags", []):
+            continue  # the page's frames of a live widget the notebook runs itself
         if not installed:
             cells.append(nbformat.v4.new_code_cell(install, metadata={"tags": ["install"]}))
             installed = True
