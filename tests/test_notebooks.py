@@ -262,6 +262,36 @@ def test_every_static_explorer_follows_its_live_widget():
     assert seen == 4 + 1  # batchnorm 2, diagnostics 2, kaiming 1
 
 
+def test_no_cell_needs_an_import_of_a_cell_a_notebook_may_skip():
+    """A launch notebook drops the static explorers, and its runners may skip the live
+    widgets: a name another cell uses must be imported by a cell that always runs (the
+    batchnorm notebook lost `interactive` that way)."""
+    import ast
+
+    import jupytext
+    import launch_notebooks
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    skippable = {launch_notebooks.STATIC_EXPLORER, "live-widget"}
+    python = TransformerManager().transform_cell  # the cells' IPython syntax (magics)
+    for md in notebooks.pages():
+        imported, only_skipped = set(), set()
+        for cell in jupytext.read(md, fmt="md:myst").cells:
+            if cell.cell_type != "code":
+                continue
+            tree = ast.parse(python(cell.source))
+            names = {a.asname or a.name.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.Import | ast.ImportFrom) for a in node.names}
+            if skippable & set(cell.metadata.get("tags", [])):
+                only_skipped |= names - imported
+                continue
+            used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+            missing = (used & only_skipped) - names
+            assert not missing, f"{md.name}: {sorted(missing)} imported only by a skippable cell"
+            imported |= names
+            only_skipped -= names
+
+
 def test_launch_notebooks_come_from_the_html_build_only(tmp_path):
     """The single-page build (make pdf) is an html format too: it writes no launch
     notebooks over the site's (its pages have no numbers, its links one page)."""
