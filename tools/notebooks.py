@@ -27,6 +27,7 @@ BOOK = REPO / "book"
 LAUNCH = REPO / "_build" / "launch"
 sys.path.insert(0, str(BOOK / "_ext"))
 import myst_to_jupyter  # noqa: E402
+from launch_notebooks import STATIC_EXPLORER  # noqa: E402
 
 
 def toc_files(root: Path = REPO) -> list[str]:
@@ -81,7 +82,7 @@ def problems(nb, version: str | None = None) -> list[str]:
                     for x in myst_to_jupyter.leftovers(cell.source)]
     code = code_cells(nb)
     out += [f"cell {i}: a page's static explorer (the notebook runs its live widget)"
-            for i, c in enumerate(nb.cells) if "static-explorer" in c.metadata.get("tags", [])]
+            for i, c in enumerate(nb.cells) if STATIC_EXPLORER in c.metadata.get("tags", [])]
     if not code or code[0].source != release.install_cell(version):
         out.append("the first code cell is not this version's install cell")
     if len(code) < 2 or code[1].source != SETUP_CELL:
